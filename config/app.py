@@ -1,0 +1,189 @@
+"""The app factory: builds one podium node from its settings (the composition root)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from config.appkeys import PROGRAMME, REDIS, REGISTRY, SETTINGS, SIGNALING
+from config.embedded import EmbeddedStore
+from config.observability import LoopLag, metrics_handler
+from config.programme import load_programme
+from config.settings import Settings, SettingsError
+from pages.routes import add_page_routes, security_headers
+from signaling.errors import CloseCode
+from signaling.fanout import Hub
+from signaling.identity import TokenKeys
+from signaling.messages import Codec
+from signaling.metrics import SignalingMetrics
+from signaling.presence import PresenceStore
+from signaling.programme import Programme
+from signaling.routes import SignalingRoutes, errors_middleware
+from signaling.service import Limits, SignalingService
+from signaling.store import SessionStore
+
+log = logging.getLogger("podium.app")
+
+MAX_BODY = 64 * 1024
+
+
+def demo_programme(programme: Programme, now: datetime) -> Programme:
+    """Moves the programme so its first session started half an hour ago: the demo is live now."""
+    first = min(s.start for s in programme.sessions)
+    return programme.shifted(now - timedelta(minutes=30) - first)
+
+
+def jwt_secret(settings: Settings) -> str:
+    """The token secret: from settings, or (demo only) one kept in the data directory."""
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    if not settings.demo:
+        raise SettingsError("set PODIUM_JWT_SECRET (at least 32 characters) to sign join tokens")
+    path = settings.data_dir / "demo-jwt-secret"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def create_app(
+    settings: Settings,
+    *,
+    programme: Programme | None = None,
+    clock: Callable[[], float] = time.time,
+) -> web.Application:
+    """Builds a podium node.
+
+    Args:
+        settings: the node's settings.
+        programme: the programme to serve; loaded from ``settings.programme`` when omitted.
+        clock: wall-clock seconds; tests inject their own.
+    """
+    if programme is None:
+        programme = load_programme(settings.programme)
+        if settings.demo:
+            programme = demo_programme(programme, datetime.fromtimestamp(clock(), UTC))
+    keys = TokenKeys(jwt_secret(settings), settings.jwt_issuer, settings.jwt_audience)
+    registry = CollectorRegistry()
+    metrics = SignalingMetrics(registry, programme.session_ids)
+    codec = Codec()
+    routes = SignalingRoutes(codec, settings.origins)
+
+    app = web.Application(
+        middlewares=[security_headers, errors_middleware], client_max_size=MAX_BODY
+    )
+    app[SETTINGS] = settings
+    app[PROGRAMME] = programme
+    app[REGISTRY] = registry
+
+    async def store_context(app: web.Application) -> AsyncIterator[None]:
+        embedded: EmbeddedStore | None = None
+        url = settings.redis_url
+        if not url:
+            embedded = EmbeddedStore(settings.data_dir)
+            url = await embedded.start()
+            log.info("embedded store started", extra={"store_dir": str(embedded.dir)})
+        client = aioredis.Redis.from_url(
+            url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=15
+        )
+        app[REDIS] = client
+        try:
+            yield
+        finally:
+            await client.aclose()
+            if embedded is not None:
+                await embedded.stop()
+
+    async def signaling_context(app: web.Application) -> AsyncIterator[None]:
+        client = app[REDIS]
+        node = settings.node_id or f"node-{secrets.token_hex(4)}"
+        store = SessionStore(
+            client,
+            prefix=settings.key_prefix,
+            history_size=settings.history_size,
+            on_error=metrics.store_error,
+        )
+        hub = Hub(client, store, metrics, clock=clock)
+        service = SignalingService(
+            programme=programme,
+            store=store,
+            presence=PresenceStore(client, prefix=settings.key_prefix, node=node),
+            hub=hub,
+            metrics=metrics,
+            token_keys=keys,
+            limits=Limits(
+                auth_timeout=settings.auth_timeout,
+                max_frame_bytes=settings.max_frame_bytes,
+                send_buffer_bytes=settings.send_buffer_bytes,
+                heartbeat=settings.heartbeat,
+                rate=settings.rate,
+                burst=settings.burst,
+            ),
+            clock=clock,
+        )
+        app[SIGNALING] = service
+        routes.bind(service)
+        await hub.start()
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+            await hub.stop()
+
+    async def drain(app: web.Application) -> None:
+        # SIGTERM: refuse new sockets, ask every client to reconnect (elsewhere), within a bound.
+        service = app[SIGNALING]
+        service.draining = True
+        closing = [
+            conn.ws.close(code=CloseCode.GOING_AWAY, message=b"going_away")
+            for conn in list(service.connections)
+        ]
+        if closing:
+            await asyncio.wait(
+                [asyncio.ensure_future(c) for c in closing], timeout=settings.drain_seconds
+            )
+
+    app.cleanup_ctx.append(store_context)
+    app.cleanup_ctx.append(signaling_context)
+    app.cleanup_ctx.append(LoopLag(registry).context)
+    app.on_shutdown.append(drain)
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get(
+        "/metrics", metrics_handler(registry, settings.metrics_allow, settings.metrics_token)
+    )
+    routes.add_to(app)
+    add_page_routes(app)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process serves HTTP."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: the store answers and the node is not draining."""
+    service = request.app[SIGNALING]
+    checks: dict[str, Any] = {
+        "store": await service.store.ping(),
+        "draining": service.draining,
+    }
+    ready = checks["store"] and not service.draining
+    return web.json_response(
+        {"status": "ready" if ready else "not_ready", **checks}, status=200 if ready else 503
+    )
+
+

@@ -1,0 +1,17 @@
+"""Typed application state: every ``web.AppKey`` podium uses, in one place."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from config.settings import Settings
+from signaling.programme import Programme
+from signaling.service import SignalingService
+
+SETTINGS = web.AppKey("settings", Settings)
+PROGRAMME = web.AppKey("programme", Programme)
+REGISTRY = web.AppKey("registry", CollectorRegistry)
+REDIS = web.AppKey("redis", aioredis.Redis)
+SIGNALING = web.AppKey("signaling", SignalingService)

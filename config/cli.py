@@ -1,0 +1,187 @@
+"""The ``podium`` command: serve a node, mint tokens, check and import programmes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from config.app import create_app, jwt_secret
+from config.appkeys import PROGRAMME, SIGNALING
+from config.observability import configure_logging
+from config.settings import Settings, SettingsError, load_settings
+from signaling.identity import ALL_SESSIONS, Identity, Role, TokenKeys, mint
+from signaling.routes import create_join_code
+
+DEMO_ROLES: tuple[tuple[str, Role, str], ...] = (
+    ("participant (remote)", Role.PARTICIPANT, "remote"),
+    ("participant (in the room)", Role.PARTICIPANT, "venue"),
+    ("speaker", Role.SPEAKER, "remote"),
+    ("moderator", Role.MODERATOR, "venue"),
+    ("room display", Role.DISPLAY, "venue"),
+    ("production desk", Role.PRODUCTION, "venue"),
+    ("interpreter (fr)", Role.INTERPRETER, "venue"),
+    ("operator", Role.OPERATOR, "remote"),
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``podium`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.run(args)
+        return result
+    except SettingsError as exc:
+        print(f"podium: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="podium", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run a podium node")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--redis-url", help="use this Redis; omitted: start an embedded store")
+    serve.add_argument("--data-dir", type=Path)
+    serve.add_argument("--programme", type=Path)
+    serve.add_argument("--demo", action="store_true", default=None, help="run the demo event now")
+    serve.set_defaults(run=_serve)
+
+    token = sub.add_parser("token", help="mint a join token")
+    token.add_argument("--role", required=True, choices=[r.value for r in Role])
+    token.add_argument(
+        "--session", action="append", required=True, help="a session id (repeat), or '*'"
+    )
+    token.add_argument("--name", required=True)
+    token.add_argument("--mode", choices=["venue", "remote"], default="remote")
+    token.add_argument("--group", default="")
+    token.add_argument("--country", default="")
+    token.add_argument("--sub", help="the person's stable id (default: a new uuid)")
+    token.add_argument("--ttl", type=int, default=8 * 3600, help="seconds (default 8 h)")
+    token.set_defaults(run=_token)
+
+    programme = sub.add_parser("programme", help="check or import a programme")
+    psub = programme.add_subparsers(required=True, metavar="ACTION")
+    check = psub.add_parser("check", help="validate a programme TOML file")
+    check.add_argument("file", type=Path)
+    check.set_defaults(run=_programme_check)
+    imp = psub.add_parser("import", help="convert a pretalx/frab schedule JSON export to TOML")
+    imp.add_argument("schedule", type=Path)
+    imp.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    imp.set_defaults(run=_programme_import)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = load_settings(
+        overrides={
+            "host": args.host,
+            "port": args.port,
+            "redis_url": args.redis_url,
+            "data_dir": args.data_dir,
+            "programme": args.programme,
+            "demo": args.demo,
+        }
+    )
+    configure_logging(settings.log_level, as_json=settings.log_json)
+    app = create_app(settings)
+    if settings.demo:
+        app.on_startup.append(_print_demo_links)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=settings.drain_seconds,
+        print=None,
+        access_log=None,
+        handle_signals=True,
+    )
+    return 0
+
+
+async def _print_demo_links(app: web.Application) -> None:
+    # Runs after the store and signaling contexts: join codes need the store.
+    await asyncio.sleep(0)
+    from config.appkeys import SETTINGS
+
+    settings: Settings = app[SETTINGS]
+    service = app[SIGNALING]
+    programme = app[PROGRAMME]
+    session = programme.sessions[0]
+    lines = [f"podium demo: {programme.event.title}", f"  {settings.base_url}/", ""]
+    lines.append(f"Join links for '{session.title}' (live now):")
+    for label, role, mode in DEMO_ROLES:
+        identity = Identity(
+            sub=f"demo-{role.value}-{mode}",
+            name=f"Demo {label}",
+            role=role,
+            sessions=(ALL_SESSIONS,) if role is Role.OPERATOR else (session.id,),
+            mode=mode,  # type: ignore[arg-type]
+            group="civil-society" if role is Role.PARTICIPANT else "",
+            country="CH",
+        )
+        code = await create_join_code(service, identity, ttl=8 * 3600, code_ttl=7 * 86400)
+        lines.append(f"  {label:<28} {settings.base_url}/s/{session.id}#code={code}")
+    print("\n".join(lines), flush=True)
+
+
+def _token(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    keys = TokenKeys(jwt_secret(settings), settings.jwt_issuer, settings.jwt_audience)
+    identity = Identity(
+        sub=args.sub or str(uuid.uuid4()),
+        name=args.name,
+        role=Role(args.role),
+        sessions=tuple(args.session),
+        mode=args.mode,
+        group=args.group,
+        country=args.country.upper(),
+    )
+    print(mint(keys, identity, now=int(time.time()), ttl=args.ttl))
+    return 0
+
+
+def _programme_check(args: argparse.Namespace) -> int:
+    from config.programme import ProgrammeError, ProgrammeErrors, load_programme
+
+    try:
+        programme = load_programme(args.file)
+    except (ProgrammeError, ProgrammeErrors) as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    rooms = {s.room for s in programme.sessions}
+    print(
+        f"{args.file}: ok — {programme.event.title}: {len(programme.sessions)} sessions "
+        f"in {len(rooms)} rooms"
+    )
+    return 0
+
+
+def _programme_import(args: argparse.Namespace) -> int:
+    from config.schedule_import import ScheduleImportError, import_schedule
+
+    try:
+        data = json.loads(args.schedule.read_text(encoding="utf-8"))
+        text = import_schedule(data)
+    except (OSError, ValueError, ScheduleImportError) as exc:
+        print(f"podium: {args.schedule}: {exc}", file=sys.stderr)
+        return 1
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""Settings: read once from ``PODIUM_*`` environment variables and an optional TOML file, then frozen."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PROGRAMME = Path(__file__).parent / "programmes" / "summit.toml"
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message names it and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a podium node is configured with. Tests build it directly."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    redis_url: str = ""
+    data_dir: Path = Path("data")
+    programme: Path = DEFAULT_PROGRAMME
+    demo: bool = False
+    node_id: str = ""
+    key_prefix: str = "podium"
+    jwt_secret: str = ""
+    jwt_issuer: str = "podium"
+    jwt_audience: str = "podium"
+    allowed_origins: tuple[str, ...] = ()
+    metrics_allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    metrics_token: str = ""
+    history_size: int = 10_000
+    auth_timeout: float = 5.0
+    max_frame_bytes: int = 64 * 1024
+    send_buffer_bytes: int = 256 * 1024
+    heartbeat: float = 20.0
+    rate: float = 10.0
+    burst: float = 20.0
+    drain_seconds: float = 5.0
+    log_level: str = "INFO"
+    log_json: bool = True
+    public_url: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def origins(self) -> frozenset[str]:
+        """The WebSocket Origin allow-list; the node's own URL is always in it."""
+        own = {self.base_url, f"http://localhost:{self.port}", f"http://127.0.0.1:{self.port}"}
+        return frozenset(o.rstrip("/") for o in (*self.allowed_origins, *own))
+
+    @property
+    def base_url(self) -> str:
+        """Where people reach this node (for links)."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+
+
+def _convert(name: str, value: Any, source: str) -> Any:
+    kind = Settings.__dataclass_fields__[name].type
+    try:
+        if kind in ("int",):
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value)
+        if kind in ("float",):
+            return float(value)
+        if kind in ("bool",):
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind in ("Path",):
+            return Path(str(value))
+        if kind in ("tuple[str, ...]",):
+            if isinstance(value, list | tuple):
+                return tuple(str(v).strip() for v in value if str(v).strip())
+            return tuple(v.strip() for v in str(value).split(",") if v.strip())
+        if kind in ("str",):
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+    except ValueError:
+        raise SettingsError(f"{source}: {name} must be of type {kind}, got {value!r}") from None
+    raise SettingsError(f"{source}: {name} cannot be set")
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    file: Path | None = None,
+) -> Settings:
+    """Builds the settings: defaults < TOML file (``PODIUM_CONFIG``) < environment < CLI overrides.
+
+    Raises:
+        SettingsError: an unknown key, a value of the wrong type, or an out-of-range value.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = file or (Path(environ["PODIUM_CONFIG"]) if environ.get("PODIUM_CONFIG") else None)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"{path}: {exc}") from exc
+        for key, value in data.items():
+            if key not in Settings.__dataclass_fields__ or key == "extra":
+                raise SettingsError(f"{path}: unknown setting {key!r}")
+            values[key] = _convert(key, value, str(path))
+    for name in Settings.__dataclass_fields__:
+        env = "PODIUM_" + name.upper()
+        if name != "extra" and env in environ:
+            values[name] = _convert(name, environ[env], env)
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            values[name] = _convert(name, value, "--" + name.replace("_", "-"))
+    settings = replace(Settings(), **values)
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    if not 0 <= settings.port <= 65535:
+        raise SettingsError(f"port must be 0–65535, got {settings.port}")
+    if settings.history_size < 10:
+        raise SettingsError("history_size must be at least 10")
+    if settings.max_frame_bytes < 1024:
+        raise SettingsError("max_frame_bytes must be at least 1024")
+    if not settings.key_prefix or any(c in settings.key_prefix for c in "{}: "):
+        raise SettingsError("key_prefix must be non-empty, without braces, colons or spaces")
+    if settings.jwt_secret and len(settings.jwt_secret) < 32:
+        raise SettingsError("jwt_secret must be at least 32 characters")
+    if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise SettingsError("log_level must be DEBUG, INFO, WARNING or ERROR")

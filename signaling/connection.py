@@ -1,0 +1,382 @@
+"""The participant connection: one WebSocket per client and session, from upgrade to close.
+
+Sequence: Origin checked at the upgrade; ``auth`` within the deadline; a snapshot (or the missed events
+on resume); then commands answered by ``ack``/``error`` while the fan-out writes events. Writes to the
+socket never wait: a socket whose send buffer passes its bound is cut off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from signaling.errors import (
+    AuthError,
+    AuthTimeout,
+    CloseCode,
+    Forbidden,
+    NotAuthenticated,
+    ProtocolError,
+    RateLimited,
+    SignalingError,
+    StoreUnavailable,
+)
+from signaling.fanout import Feed
+from signaling.framing import text_frame
+from signaling.identity import Identity, Role, verify
+from signaling.lifecycle import State
+from signaling.messages import (
+    Ack,
+    Auth,
+    Codec,
+    Command,
+    Error,
+    Message,
+    Ping,
+    Pong,
+    Presence,
+    Resumed,
+    Resync,
+    SetState,
+    Welcome,
+    encode,
+    request_id_of,
+)
+from signaling.presence import Counts
+from signaling.ratelimit import TokenBucket
+from signaling.service import SignalingService, lifecycle_view, session_view
+from signaling.store import AUDIENCE_ALL, AUDIENCE_STAFF, HistoryEntry
+
+log = logging.getLogger("podium.connection")
+
+
+class Connection:
+    """One authenticated client socket: a fan-out sink plus the client's identity and limits."""
+
+    __slots__ = ("audiences", "identity", "service", "session", "transport", "ws", "_max_buffer")
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        transport: asyncio.Transport,
+        identity: Identity,
+        session: str,
+        service: SignalingService,
+    ) -> None:
+        self.ws = ws
+        self.transport: asyncio.Transport | None = transport
+        self.identity = identity
+        self.session = session
+        self.service = service
+        self._max_buffer = service.limits.send_buffer_bytes
+        audiences = [AUDIENCE_ALL, "u:" + identity.sub]
+        if identity.is_staff:
+            audiences.append(AUDIENCE_STAFF)
+        self.audiences: tuple[str, ...] = tuple(audiences)
+
+    def write(self, frame: bytes) -> bool:
+        """Writes a ready frame; cuts the socket off when its send buffer passes the bound."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return False
+        transport.write(frame)
+        if transport.get_write_buffer_size() > self._max_buffer:
+            self.cut()
+            return False
+        return True
+
+    def send(self, message: Message) -> bool:
+        """Encodes and writes one message to this socket only."""
+        return self.write(text_frame(encode(message)))
+
+    def cut(self) -> None:
+        """Drops a socket that stopped reading: no close handshake, its buffer is freed now."""
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            transport.abort()
+
+    def visible(self, entry: HistoryEntry) -> bool:
+        """Whether a stored event is for this connection's audiences."""
+        return entry.audience in self.audiences
+
+
+def origin_allowed(origin: str | None, allowed: frozenset[str]) -> bool:
+    """True when the upgrade's Origin is in the allow-list (``*`` allows any present Origin)."""
+    if not origin:
+        return False
+    return "*" in allowed or origin.rstrip("/") in allowed
+
+
+async def websocket(
+    request: web.Request, service: SignalingService, codec: Codec, origins: frozenset[str]
+) -> web.StreamResponse:
+    """The ``GET /ws`` handler."""
+    if not origin_allowed(request.headers.get("Origin"), origins):
+        service.metrics.join("origin_refused")
+        raise web.HTTPForbidden(
+            text='{"code":"origin_refused","message":"this Origin may not connect"}',
+            content_type="application/json",
+        )
+    if service.draining:
+        raise web.HTTPServiceUnavailable(headers={"Retry-After": "2"})
+    limits = service.limits
+    ws = web.WebSocketResponse(
+        heartbeat=limits.heartbeat,
+        max_msg_size=limits.max_frame_bytes,
+        compress=False,
+        autoping=True,
+    )
+    await ws.prepare(request)
+    transport = request.transport
+    if transport is None:  # the peer went away during the upgrade
+        return ws
+    conn: Connection | None = None
+    feed: Feed | None = None
+    expiry: asyncio.TimerHandle | None = None
+    try:
+        auth, conn = await _authenticate(ws, transport, service, codec)
+        if conn is None or auth is None:
+            return ws
+        service.connections.add(conn)
+        expiry = _close_at_expiry(conn)
+        feed = await _join(conn, auth)
+        await _serve(conn, codec)
+    finally:
+        if expiry is not None:
+            expiry.cancel()
+        if conn is not None:
+            service.connections.discard(conn)
+            if feed is not None:
+                service.hub.remove(feed, conn)
+                _gauge(conn).dec()
+                with contextlib.suppress(SignalingError):
+                    await service.left(conn.session, conn.identity)
+    return ws
+
+
+async def _authenticate(
+    ws: web.WebSocketResponse,
+    transport: asyncio.Transport,
+    service: SignalingService,
+    codec: Codec,
+) -> tuple[Auth | None, Connection | None]:
+    raw: str | None = None
+    try:
+        try:
+            msg = await ws.receive(timeout=service.limits.auth_timeout)
+        except TimeoutError:
+            raise AuthTimeout("no auth message within the deadline") from None
+        if msg.type is WSMsgType.BINARY:
+            await _close(ws, CloseCode.UNSUPPORTED_DATA, "binary frames are not accepted")
+            service.metrics.join("bad_request")
+            return None, None
+        if msg.type is not WSMsgType.TEXT:
+            if msg.type is WSMsgType.ERROR:
+                service.metrics.join("bad_request")
+            return None, None
+        raw = msg.data
+        command = codec.decode(msg.data)
+        if not isinstance(command, Auth):
+            raise NotAuthenticated("the first message must be auth")
+        identity = verify(service.token_keys, command.token, now=int(service.clock()))
+        service.session(command.session)
+        identity.check_session(command.session)
+    except SignalingError as exc:
+        service.metrics.join(exc.code if isinstance(exc, AuthError | Forbidden) else _join_code(exc))
+        rid = request_id_of(raw) if raw is not None else None
+        await ws.send_str(encode(Error(code=exc.code, message=exc.message, id=rid)).decode())
+        code = exc.close_code or CloseCode.PROTOCOL_VIOLATION
+        await _close(ws, code, exc.code)
+        return None, None
+    return command, Connection(ws, transport, identity, command.session, service)
+
+
+def _join_code(exc: SignalingError) -> str:
+    if isinstance(exc, ProtocolError):
+        return "bad_request"
+    return exc.code
+
+
+async def _join(conn: Connection, auth: Auth) -> Feed:
+    """Registers presence, then brings the client up to date and attaches it to the fan-out."""
+    service = conn.service
+    session = service.session(conn.session)
+    try:
+        feed = await service.hub.attach(conn.session)
+        await service.joined(conn.session, conn.identity)
+    except StoreUnavailable:
+        service.metrics.join("store_unavailable")
+        conn.send(Error(code="store_unavailable", message="the store is unavailable", id=auth.id))
+        await _close(conn.ws, CloseCode.STORE_UNAVAILABLE, "store_unavailable")
+        raise
+    _gauge(conn).inc()
+    floor = -1
+    if auth.resume is not None:
+        missed = await service.store.missed(
+            conn.session, auth.resume.epoch, auth.resume.seq, service.limits.resume_limit
+        )
+        if missed.resync is None:
+            visible = [e for e in missed.entries if conn.visible(e)]
+            conn.send(Resumed(id=auth.id, epoch=missed.epoch, seq=missed.seq, missed=len(visible)))
+            for entry in visible:
+                conn.write(text_frame(entry.frame))
+            floor = missed.entries[-1].seq if missed.entries else auth.resume.seq
+            service.metrics.join("resumed")
+            counts = await service.counts(conn.session)
+            conn.send(_presence_message(conn.session, counts))
+        else:
+            conn.send(Resync(id=auth.id, reason=missed.resync))  # type: ignore[arg-type]
+            service.metrics.join("resync")
+    if floor < 0:
+        snapshot = await service.store.snapshot(conn.session)
+        counts = await service.counts(conn.session)
+        conn.send(
+            Welcome(
+                id=auth.id,
+                session=session_view(session),
+                you=_you(conn.identity),
+                state=snapshot.lifecycle.state.value,
+                presence=_presence_dict(counts),
+                epoch=snapshot.epoch,
+                seq=snapshot.seq,
+            )
+        )
+        floor = snapshot.seq
+        if auth.resume is None:
+            service.metrics.join("ok")
+    # Catch up with events the fan-out delivered while we read; then attach with no gap between.
+    while feed.last_seq > floor and not feed.filling:
+        entries = await service.store.range(conn.session, floor, feed.last_seq)
+        for entry in entries:
+            if conn.visible(entry):
+                conn.write(text_frame(entry.frame))
+        floor = max(floor, feed.last_seq if not entries else entries[-1].seq)
+    service.hub.add(feed, conn, floor)
+    return feed
+
+
+async def _serve(conn: Connection, codec: Codec) -> None:
+    service = conn.service
+    limits = service.limits
+    bucket = TokenBucket(limits.rate, limits.burst)
+    strikes = bad = 0
+    async for msg in conn.ws:
+        if msg.type is WSMsgType.BINARY:
+            service.metrics.reject("binary_frame")
+            await _close(conn.ws, CloseCode.UNSUPPORTED_DATA, "binary frames are not accepted")
+            return
+        if msg.type is not WSMsgType.TEXT:
+            if msg.type is WSMsgType.ERROR:
+                service.metrics.reject("too_big")
+            continue
+        wait = bucket.take(time.monotonic())
+        if wait:
+            strikes += 1
+            service.metrics.reject("rate_limited")
+            conn.send(
+                Error(
+                    code=RateLimited.code,
+                    message="too many messages",
+                    id=request_id_of(msg.data),
+                    retry_after=round(wait, 3),
+                )
+            )
+            if strikes >= limits.flood_strikes:
+                await _close(conn.ws, CloseCode.FLOOD, "flood")
+                return
+            continue
+        try:
+            command = codec.decode(msg.data)
+            result = await _dispatch(conn, command)
+        except SignalingError as exc:
+            service.metrics.reject(exc.code)
+            conn.send(
+                Error(
+                    code=exc.code,
+                    message=exc.message,
+                    id=request_id_of(msg.data),
+                    retry_after=exc.retry_after,
+                )
+            )
+            if isinstance(exc, ProtocolError):
+                bad += 1
+                if bad >= limits.bad_frame_limit:
+                    await _close(conn.ws, CloseCode.PROTOCOL_VIOLATION, "too many bad frames")
+                    return
+            continue
+        if result is not None:
+            conn.send(result)
+
+
+async def _dispatch(conn: Connection, command: Command) -> Message | None:
+    if isinstance(command, Ping):
+        return Pong(id=command.id)
+    if isinstance(command, Auth):
+        raise NotAuthenticated("already authenticated")
+    if isinstance(command, SetState):
+        if conn.identity.role is not Role.OPERATOR:
+            raise Forbidden("only operators change a session's state")
+        transition = await conn.service.set_state(conn.session, State(command.state))
+        return Ack(id=command.id, result={"state": transition.state.value})
+    handler = conn.service.handlers.get(type(command))
+    if handler is None:  # a codec type with no handler is a server bug, not the client's fault
+        raise SignalingError(f"no handler for {type(command).__name__}")
+    return Ack(id=command.id, result=await handler(conn, command))
+
+
+def _close_at_expiry(conn: Connection) -> asyncio.TimerHandle:
+    delay = max(0.0, conn.identity.expires - conn.service.clock())
+    loop = asyncio.get_running_loop()
+
+    def expire() -> None:
+        conn.send(Error(code="token_expired", message="the token has expired"))
+        task = loop.create_task(_close(conn.ws, CloseCode.TOKEN_EXPIRED, "token_expired"))
+        conn.service._tasks.add(task)  # noqa: SLF001 - kept alive until the close completes
+        task.add_done_callback(conn.service._tasks.discard)  # noqa: SLF001
+
+    return loop.call_later(delay, expire)
+
+
+async def _close(ws: web.WebSocketResponse, code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):
+        await ws.close(code=code, message=reason.encode()[:120])
+
+
+def _gauge(conn: Connection) -> Any:
+    labels = conn.service.metrics.connection_labels(
+        conn.session, conn.identity.mode, conn.identity.role.value
+    )
+    return conn.service.metrics.connections.labels(*labels)
+
+
+def _you(identity: Identity) -> dict[str, Any]:
+    return {
+        "sub": identity.sub,
+        "name": identity.name,
+        "role": identity.role.value,
+        "mode": identity.mode,
+        "group": identity.group,
+        "country": identity.country,
+    }
+
+
+def _presence_dict(counts: Counts) -> dict[str, Any]:
+    return {
+        "online": counts.online,
+        "venue": counts.venue,
+        "remote": counts.remote,
+        "roles": counts.roles,
+        "unique": counts.unique,
+    }
+
+
+def _presence_message(session: str, counts: Counts) -> Message:
+    return Presence(session=session, **_presence_dict(counts))
+
+
+__all__ = ["Connection", "lifecycle_view", "origin_allowed", "websocket"]

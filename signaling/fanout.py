@@ -1,0 +1,293 @@
+"""Fan-out: one store subscription per session per node; each event framed once, written to every socket.
+
+A ``Feed`` holds a session's local sinks by audience. Events arrive from pub/sub in seq order; a gap
+(a lost message, a pub/sub reconnect) is filled from the history stream before delivery goes on, so
+sockets see every event once and in order. Writing never awaits: a sink whose send buffer is over its
+bound is cut off by the sink itself and dropped here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import redis.asyncio as aioredis
+
+from signaling.framing import text_frame
+from signaling.store import AUDIENCE_ALL, SessionStore
+
+log = logging.getLogger("podium.fanout")
+
+TRANSIENT_SEQ = 0
+
+
+class Sink(Protocol):
+    """A local receiver of a session's frames (a client connection)."""
+
+    @property
+    def audiences(self) -> tuple[str, ...]:
+        """The audiences this sink belongs to; always includes ``a`` (everyone)."""
+        ...
+
+    def write(self, frame: bytes) -> bool:
+        """Writes a ready WebSocket frame without waiting; False when the sink was cut off."""
+        ...
+
+
+class FanoutMetrics(Protocol):
+    """What the fan-out reports."""
+
+    def delivered(self, count: int) -> None:
+        """``count`` frames were written to sockets."""
+
+    def latency(self, seconds: float) -> None:
+        """From the event's commit in the store to the end of its local fan-out."""
+
+    def slow_disconnect(self) -> None:
+        """A sink was cut off for not reading."""
+
+
+@dataclass(eq=False)
+class Feed:
+    """One session's local sinks and delivery position."""
+
+    session: str
+    channel: bytes
+    last_seq: int = -1
+    sinks: dict[str, set[Sink]] = field(default_factory=dict)
+    waiting: dict[Sink, int] = field(default_factory=dict)
+    backlog: list[tuple[int, str, int, bytes]] = field(default_factory=list)
+    filling: bool = False
+    ready: asyncio.Future[None] | None = None
+
+    @property
+    def size(self) -> int:
+        """Local sinks attached (delivering or waiting)."""
+        return len(self.sinks.get(AUDIENCE_ALL, ())) + len(self.waiting)
+
+
+class Hub:
+    """This node's fan-out: subscriptions, feeds and the reader task."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        store: SessionStore,
+        metrics: FanoutMetrics,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._metrics = metrics
+        self._clock = clock
+        self._pubsub = client.pubsub()
+        self._feeds: dict[str, Feed] = {}
+        self._by_channel: dict[bytes, Feed] = {}
+        self._confirm: dict[bytes, asyncio.Future[None]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._broken = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def feeds(self) -> dict[str, Feed]:
+        """The sessions this node is subscribed to."""
+        return self._feeds
+
+    async def start(self) -> None:
+        """Starts the reader task."""
+        self._reader = asyncio.create_task(self._read(), name="podium-fanout-reader")
+
+    async def stop(self) -> None:
+        """Stops reading and closes the subscription connection."""
+        for task in [self._reader, *self._tasks]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self._pubsub.aclose()
+
+    async def attach(self, session: str) -> Feed:
+        """Returns the session's feed, subscribing first if this node has none yet."""
+        feed = self._feeds.get(session)
+        if feed is None:
+            channel = self._store.keys(session).channel.encode()
+            feed = Feed(session, channel)
+            loop = asyncio.get_running_loop()
+            feed.ready = loop.create_future()
+            self._feeds[session] = feed
+            self._by_channel[channel] = feed
+            try:
+                await self._subscribe(feed)
+            except BaseException as exc:
+                del self._feeds[session], self._by_channel[channel]
+                feed.ready.set_exception(exc)
+                feed.ready.exception()  # retrieved: the caller raises it
+                raise
+            feed.ready.set_result(None)
+        elif feed.ready is not None and not feed.ready.done():
+            await asyncio.shield(feed.ready)
+        return feed
+
+    def add(self, feed: Feed, sink: Sink, floor: int) -> None:
+        """Adds a sink that has every event up to ``floor``; it receives those after it."""
+        if floor > feed.last_seq or feed.filling:
+            feed.waiting[sink] = floor
+            return
+        for audience in sink.audiences:
+            feed.sinks.setdefault(audience, set()).add(sink)
+
+    def remove(self, feed: Feed, sink: Sink) -> None:
+        """Removes a sink (it is gone or cut off)."""
+        feed.waiting.pop(sink, None)
+        for audience in sink.audiences:
+            members = feed.sinks.get(audience)
+            if members is not None:
+                members.discard(sink)
+
+    def broadcast_local(self, feed: Feed, frame: bytes) -> int:
+        """Writes one frame to every local sink of a feed (transient messages, drain notices)."""
+        return self._write(feed, feed.sinks.get(AUDIENCE_ALL), text_frame(frame))
+
+    async def _subscribe(self, feed: Feed) -> None:
+        confirm: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._confirm[feed.channel] = confirm
+        await self._pubsub.subscribe(feed.channel)
+        await asyncio.wait_for(confirm, timeout=10)
+        # Subscribed first, position read second: any event after this position reaches the feed.
+        _, seq = await self._store.position(feed.session)
+        feed.last_seq = max(feed.last_seq, seq)
+        self._drain_backlog(feed)
+
+    async def _read(self) -> None:
+        delay = 0.05
+        while True:
+            try:
+                if not self._pubsub.subscribed:
+                    await asyncio.sleep(0.05)
+                    continue
+                message = await self._pubsub.get_message(timeout=1.0)
+                if self._broken:
+                    self._broken = False
+                    self._resync_all()
+                delay = 0.05
+                if message is not None:
+                    self._on_message(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if not self._broken:
+                    log.warning("fan-out subscription lost; will catch up from history", exc_info=True)
+                self._broken = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _on_message(self, message: dict[str, object]) -> None:
+        kind = message.get("type")
+        channel = message.get("channel")
+        if not isinstance(channel, bytes):
+            return
+        if kind == "subscribe":
+            confirm = self._confirm.pop(channel, None)
+            if confirm is not None and not confirm.done():
+                confirm.set_result(None)
+            return
+        if kind != "message":
+            return
+        feed = self._by_channel.get(channel)
+        data = message.get("data")
+        if feed is None or not isinstance(data, bytes):
+            return
+        header, _, frame = data.partition(b"\n")
+        seq_s, audience, ms = header.decode().split(" ")
+        seq = int(seq_s)
+        if seq == TRANSIENT_SEQ:
+            self._write(feed, feed.sinks.get(audience), text_frame(frame))
+            return
+        item = (seq, audience, int(ms), frame)
+        if feed.last_seq < 0 or feed.filling:
+            feed.backlog.append(item)
+            return
+        if seq > feed.last_seq + 1:
+            feed.backlog.append(item)
+            self._fill(feed, seq - 1)
+            return
+        self._deliver(feed, *item)
+
+    def _deliver(self, feed: Feed, seq: int, audience: str, ms: int, frame: bytes) -> None:
+        if seq <= feed.last_seq:
+            return
+        self._write(feed, feed.sinks.get(audience), text_frame(frame))
+        feed.last_seq = seq
+        if feed.waiting:
+            self._promote(feed)
+        self._metrics.latency(max(0.0, self._clock() - ms / 1000.0))
+
+    def _write(self, feed: Feed, targets: set[Sink] | None, data: bytes) -> int:
+        if not targets:
+            return 0
+        dead: list[Sink] = []
+        for sink in targets:
+            if not sink.write(data):
+                dead.append(sink)
+        for sink in dead:
+            self.remove(feed, sink)
+            self._metrics.slow_disconnect()
+        count = len(targets) + len(dead)
+        self._metrics.delivered(count - len(dead))
+        return count
+
+    def _promote(self, feed: Feed) -> None:
+        ready = [sink for sink, floor in feed.waiting.items() if floor <= feed.last_seq]
+        for sink in ready:
+            del feed.waiting[sink]
+            for audience in sink.audiences:
+                feed.sinks.setdefault(audience, set()).add(sink)
+
+    def _drain_backlog(self, feed: Feed) -> None:
+        backlog, feed.backlog = sorted(feed.backlog), []
+        for index, item in enumerate(backlog):
+            if item[0] > feed.last_seq + 1:
+                feed.backlog = backlog[index:]
+                self._fill(feed, item[0] - 1)
+                return
+            self._deliver(feed, *item)
+        if feed.waiting:
+            self._promote(feed)
+
+    def _fill(self, feed: Feed, upto: int | None) -> None:
+        if feed.filling:
+            return
+        feed.filling = True
+        task = asyncio.create_task(self._fill_from_history(feed, upto))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fill_from_history(self, feed: Feed, upto: int | None) -> None:
+        delay = 0.05
+        while True:
+            try:
+                if upto is None:
+                    _, upto = await self._store.position(feed.session)
+                entries = await self._store.range(feed.session, feed.last_seq, upto)
+                break
+            except Exception:
+                log.warning("fan-out gap fill failed for %s; retrying", feed.session, exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        for entry in entries:
+            self._deliver(feed, entry.seq, entry.audience, int(self._clock() * 1000), entry.frame)
+        # Whatever the history no longer holds is gone for good: move past it.
+        feed.last_seq = max(feed.last_seq, upto)
+        feed.filling = False
+        self._drain_backlog(feed)
+
+    def _resync_all(self) -> None:
+        for feed in self._feeds.values():
+            if feed.last_seq >= 0:
+                self._fill(feed, None)

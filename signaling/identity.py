@@ -1,0 +1,167 @@
+"""Who a client is: join tokens (signed JWTs) minted and verified with a pinned algorithm.
+
+Roles and the sessions a person may join come only from the token, never from what a client sends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal
+
+import jwt
+
+from signaling.errors import AuthError, SessionForbidden, TokenExpired
+
+ALGORITHM = "HS256"
+ALL_SESSIONS = "*"
+Mode = Literal["venue", "remote"]
+
+
+class Role(StrEnum):
+    """What a person may do in a session."""
+
+    PARTICIPANT = "participant"
+    SPEAKER = "speaker"
+    MODERATOR = "moderator"
+    DISPLAY = "display"
+    PRODUCTION = "production"
+    INTERPRETER = "interpreter"
+    OPERATOR = "operator"
+
+
+STAFF_ROLES: frozenset[Role] = frozenset({Role.MODERATOR, Role.OPERATOR, Role.PRODUCTION})
+
+
+@dataclass(frozen=True, slots=True)
+class TokenKeys:
+    """The secret, issuer and audience every token is signed with and checked against."""
+
+    secret: str
+    issuer: str = "podium"
+    audience: str = "podium"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A verified token's claims."""
+
+    sub: str
+    name: str
+    role: Role
+    sessions: tuple[str, ...]
+    mode: Mode = "remote"
+    group: str = ""
+    country: str = ""
+    expires: int = 0
+
+    def may_join(self, session_id: str) -> bool:
+        """True when the token grants this session."""
+        return ALL_SESSIONS in self.sessions or session_id in self.sessions
+
+    def check_session(self, session_id: str) -> None:
+        """Raises SessionForbidden unless the token grants this session."""
+        if not self.may_join(session_id):
+            raise SessionForbidden(f"this token does not grant session {session_id!r}")
+
+    @property
+    def is_staff(self) -> bool:
+        """Moderators, operators and production see what participants do not."""
+        return self.role in STAFF_ROLES
+
+
+def mint(keys: TokenKeys, identity: Identity, *, now: int, ttl: int) -> str:
+    """Signs a join token for ``identity`` valid for ``ttl`` seconds from ``now``."""
+    claims: dict[str, Any] = {
+        "iss": keys.issuer,
+        "aud": keys.audience,
+        "sub": identity.sub,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl,
+        "name": identity.name,
+        "role": identity.role.value,
+        "sessions": list(identity.sessions),
+        "mode": identity.mode,
+    }
+    if identity.group:
+        claims["group"] = identity.group
+    if identity.country:
+        claims["country"] = identity.country
+    return jwt.encode(claims, keys.secret, algorithm=ALGORITHM)
+
+
+def verify(keys: TokenKeys, token: str, *, now: int, leeway: int = 5) -> Identity:
+    """Verifies a join token and returns its identity.
+
+    The algorithm is pinned (a token signed otherwise, or with ``alg: none``, is refused) and
+    ``exp``, ``aud``, ``iss`` and ``sub`` are required.
+
+    Raises:
+        TokenExpired: ``exp`` has passed.
+        AuthError: any other reason the token cannot be trusted.
+    """
+    try:
+        claims = _decode(keys, token, now=now, leeway=leeway)
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenExpired("the token has expired") from exc
+    except jwt.InvalidTokenError as exc:
+        raise AuthError(f"invalid token: {exc}") from exc
+    return _identity(claims)
+
+
+def _decode(keys: TokenKeys, token: str, *, now: int, leeway: int) -> dict[str, Any]:
+    # PyJWT would read the wall clock for exp/nbf; podium checks them against its own ``now``.
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        keys.secret,
+        algorithms=[ALGORITHM],
+        audience=keys.audience,
+        issuer=keys.issuer,
+        options={
+            "require": ["exp", "aud", "iss", "sub"],
+            "verify_exp": False,
+            "verify_nbf": False,
+            "verify_iat": False,
+        },
+    )
+    exp = claims["exp"]
+    if not isinstance(exp, int) or isinstance(exp, bool):
+        raise jwt.InvalidTokenError("exp must be an integer")
+    if now > exp + leeway:
+        raise jwt.ExpiredSignatureError("expired")
+    nbf = claims.get("nbf")
+    if nbf is not None and (not isinstance(nbf, int) or now + leeway < nbf):
+        raise jwt.ImmatureSignatureError("the token is not yet valid")
+    return claims
+
+
+def _identity(claims: dict[str, Any]) -> Identity:
+    role = claims.get("role")
+    sessions = claims.get("sessions")
+    mode = claims.get("mode", "remote")
+    sub = claims.get("sub")
+    name = claims.get("name", "")
+    if role not in Role.__members__.values():
+        raise AuthError("the token carries no valid role")
+    if not isinstance(sessions, list) or not all(isinstance(s, str) for s in sessions):
+        raise AuthError("the token carries no session list")
+    if mode not in ("venue", "remote"):
+        raise AuthError("the token's mode must be venue or remote")
+    if not isinstance(sub, str) or not sub or len(sub) > 128:
+        raise AuthError("the token's subject is invalid")
+    if not isinstance(name, str) or len(name) > 100:
+        raise AuthError("the token's name is invalid")
+    group, country = claims.get("group", ""), claims.get("country", "")
+    if not isinstance(group, str) or not isinstance(country, str):
+        raise AuthError("the token's group and country must be strings")
+    return Identity(
+        sub=sub,
+        name=name or "Anonymous",
+        role=Role(role),
+        sessions=tuple(sessions),
+        mode=mode,
+        group=group[:64],
+        country=country[:2].upper(),
+        expires=int(claims["exp"]),
+    )

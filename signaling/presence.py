@@ -1,0 +1,160 @@
+"""Presence: who is online in a session, counted once per person however many tabs they open.
+
+The store keeps, per session, each person's open connections across nodes and per node (so the
+connections of a node that died can be subtracted by any survivor once its lease lapses), the number
+of people online per ``mode|role``, and the set of everyone who ever joined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from signaling.keys import SessionKeys
+
+_LEAVE_LUA = r"""
+local function podium_leave(tabs, kinds, counts, node_hash, sub, n)
+  local left = redis.call('HINCRBY', node_hash, sub, -n)
+  if left <= 0 then redis.call('HDEL', node_hash, sub) end
+  local total = redis.call('HINCRBY', tabs, sub, -n)
+  if total <= 0 then
+    redis.call('HDEL', tabs, sub)
+    local kind = redis.call('HGET', kinds, sub)
+    if kind then
+      redis.call('HDEL', kinds, sub)
+      if redis.call('HINCRBY', counts, kind, -1) <= 0 then redis.call('HDEL', counts, kind) end
+    end
+    return 1
+  end
+  return 0
+end
+"""
+
+# KEYS: tabs, kinds, counts, node_hash, nodes, unique; ARGV: sub, kind, node, lease expiry (ms)
+_JOIN = r"""
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('HINCRBY', KEYS[4], ARGV[1], 1)
+redis.call('ZADD', KEYS[5], ARGV[4], ARGV[3])
+redis.call('SADD', KEYS[6], ARGV[1])
+if n == 1 then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+  return 1
+end
+return 0
+"""
+
+# KEYS: tabs, kinds, counts, node_hash; ARGV: sub
+_LEAVE = (
+    _LEAVE_LUA
+    + r"""
+if (tonumber(redis.call('HGET', KEYS[4], ARGV[1]) or '0')) <= 0 then return 0 end
+return podium_leave(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], 1)
+"""
+)
+
+# KEYS: tabs, kinds, counts, node_hash, nodes; ARGV: node. Subtracts everything a node held.
+_REAP = (
+    _LEAVE_LUA
+    + r"""
+local flat = redis.call('HGETALL', KEYS[4])
+local changed = 0
+for i = 1, #flat, 2 do
+  changed = changed + podium_leave(KEYS[1], KEYS[2], KEYS[3], KEYS[4], flat[i], tonumber(flat[i + 1]))
+end
+redis.call('DEL', KEYS[4])
+redis.call('ZREM', KEYS[5], ARGV[1])
+return changed
+"""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Online people in one session, split by mode and by role."""
+
+    online: int
+    venue: int
+    remote: int
+    roles: dict[str, int]
+    unique: int
+    kinds: dict[str, int]
+
+
+def summarise(counts: dict[str, int], unique: int) -> Counts:
+    """Turns the store's ``mode|role → people`` hash into the figures clients and metrics show."""
+    venue = remote = 0
+    roles: dict[str, int] = {}
+    for kind, n in counts.items():
+        if n <= 0:
+            continue
+        mode, _, role = kind.partition("|")
+        if mode == "venue":
+            venue += n
+        else:
+            remote += n
+        roles[role] = roles.get(role, 0) + n
+    return Counts(
+        online=venue + remote, venue=venue, remote=remote, roles=roles, unique=unique, kinds=counts
+    )
+
+
+class PresenceStore:
+    """Presence writes for one node."""
+
+    def __init__(self, client: aioredis.Redis, *, prefix: str, node: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.node = node
+        self._join = client.register_script(_JOIN)
+        self._leave = client.register_script(_LEAVE)
+        self._reap = client.register_script(_REAP)
+
+    def keys(self, session: str) -> SessionKeys:
+        """The keys of one session."""
+        return SessionKeys(self.prefix, session)
+
+    async def join(self, session: str, sub: str, kind: str, lease_until_ms: int) -> bool:
+        """Counts one more connection of ``sub``; True when the person was not online before."""
+        k = self.keys(session)
+        keys = [k.tabs, k.kinds, k.counts, k.node_tabs(self.node), k.nodes, k.unique]
+        return bool(await self._join(keys=keys, args=[sub, kind, self.node, lease_until_ms]))
+
+    async def leave(self, session: str, sub: str) -> bool:
+        """Counts one connection of ``sub`` fewer; True when the person is no longer online."""
+        k = self.keys(session)
+        keys = [k.tabs, k.kinds, k.counts, k.node_tabs(self.node)]
+        return bool(await self._leave(keys=keys, args=[sub]))
+
+    async def renew(self, sessions: list[str], lease_until_ms: int) -> None:
+        """Extends this node's presence lease in each session where it holds connections."""
+        pipe = self.client.pipeline(transaction=False)
+        for session in sessions:
+            pipe.zadd(self.keys(session).nodes, {self.node: lease_until_ms})
+        await pipe.execute()
+
+    async def reap(self, session: str, now_ms: int, *, node: str | None = None) -> int:
+        """Subtracts the connections of nodes whose lease lapsed (or of ``node``, whatever its lease).
+
+        Returns:
+            How many people went offline as a result.
+        """
+        k = self.keys(session)
+        if node is None:
+            lapsed = [
+                n.decode() for n in await self.client.zrangebyscore(k.nodes, "-inf", now_ms)
+            ]
+        else:
+            lapsed = [node]
+        changed = 0
+        for dead in lapsed:
+            keys = [k.tabs, k.kinds, k.counts, k.node_tabs(dead), k.nodes]
+            changed += int(await self._reap(keys=keys, args=[dead]))
+        return changed
+
+    async def claim_broadcast(self, session: str, window_ms: int) -> bool:
+        """True for the one node, cluster-wide, that broadcasts the next presence update."""
+        return bool(
+            await self.client.set(self.keys(session).presence_due, self.node, nx=True, px=window_ms)
+        )

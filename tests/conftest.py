@@ -1,0 +1,208 @@
+"""Shared fixtures: a real store server, programmes around the real clock, nodes, tokens, clients."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from config.app import create_app
+from config.embedded import EmbeddedStore
+from config.settings import Settings
+from signaling.client import PodiumClient
+from signaling.identity import Identity, Mode, Role, TokenKeys, mint
+from signaling.programme import Event, Programme, Session
+
+SECRET = "test-secret-for-podium-tests-0123456789abcdef"
+ORIGIN = "http://podium.test"
+KEYS = TokenKeys(SECRET)
+
+
+def require_program(name: str) -> str:
+    """The path of a program tests need; skips without it, but fails under CI so CI always runs it."""
+    path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+    if path:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is required under CI (.ci/run installs it)")
+    pytest.skip(f"{name} is not installed (apt-get install it, or run .ci/run)")
+
+
+@pytest.fixture(scope="session")
+def store_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis-compatible server for the whole run, started by podium's own embedded-store code."""
+    store = EmbeddedStore(tmp_path_factory.mktemp("store"))
+    url = asyncio.run(store.start())
+    yield url
+    asyncio.run(store.stop())
+
+
+@pytest.fixture
+async def redis_client(store_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A plain client of the test store."""
+    client = aioredis.Redis.from_url(store_url)
+    yield client
+    await client.aclose()
+
+
+def make_programme(now: datetime | None = None) -> Programme:
+    """Three sessions around ``now``: one live, one tomorrow, one live with guest access."""
+    now = now or datetime.now(UTC)
+    event = Event(id="test-summit", title="Test Summit", timezone="Europe/Zurich")
+    return Programme(
+        event,
+        (
+            Session(
+                id="plenary",
+                title="Opening plenary",
+                room="Plenary Hall",
+                track="plenary",
+                start=now - timedelta(minutes=10),
+                end=now + timedelta(hours=2),
+                languages=("ar", "zh", "en", "fr", "ru", "es"),
+            ),
+            Session(
+                id="workshop",
+                title="Workshop tomorrow",
+                room="Room XVII",
+                track="workshops",
+                start=now + timedelta(days=1),
+                end=now + timedelta(days=1, hours=1),
+            ),
+            Session(
+                id="open-forum",
+                title="Open forum",
+                room="Room XX",
+                track="forum",
+                start=now - timedelta(minutes=5),
+                end=now + timedelta(hours=1),
+                guest_access=True,
+            ),
+        ),
+    )
+
+
+@pytest.fixture
+def programme() -> Programme:
+    """The test programme."""
+    return make_programme()
+
+
+@pytest.fixture
+def settings(store_url: str, tmp_path: Path) -> Settings:
+    """Settings of a node on the test store, under a key prefix of its own."""
+    return Settings(
+        host="127.0.0.1",
+        port=0,
+        redis_url=store_url,
+        data_dir=tmp_path / "data",
+        key_prefix="t" + uuid.uuid4().hex[:12],
+        jwt_secret=SECRET,
+        allowed_origins=(ORIGIN,),
+        auth_timeout=1.0,
+        history_size=50,
+        heartbeat=5.0,
+        log_json=False,
+    )
+
+
+NodeFactory = Callable[..., Awaitable[TestServer]]
+
+
+@pytest.fixture
+async def node_factory(
+    settings: Settings, programme: Programme
+) -> AsyncIterator[NodeFactory]:
+    """Starts podium nodes (real HTTP servers on loopback) sharing the test store and prefix."""
+    servers: list[TestServer] = []
+
+    async def start(**changes: Any) -> TestServer:
+        from dataclasses import replace
+
+        node_settings = replace(settings, node_id=f"node-{len(servers) + 1}", **changes)
+        app = create_app(node_settings, programme=programme)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in reversed(servers):
+        await server.close()
+
+
+@pytest.fixture
+async def node(node_factory: NodeFactory) -> TestServer:
+    """One podium node."""
+    return await node_factory()
+
+
+def token(
+    role: Role | str = Role.PARTICIPANT,
+    sessions: tuple[str, ...] = ("plenary",),
+    *,
+    sub: str | None = None,
+    name: str = "Amina",
+    mode: Mode = "remote",
+    ttl: int = 3600,
+    now: int | None = None,
+    keys: TokenKeys = KEYS,
+) -> str:
+    """A signed join token."""
+    identity = Identity(
+        sub=sub or uuid.uuid4().hex,
+        name=name,
+        role=Role(role),
+        sessions=sessions,
+        mode=mode,
+        group="civil-society",
+        country="CH",
+    )
+    return mint(keys, identity, now=int(time.time()) if now is None else now, ttl=ttl)
+
+
+def ws_url(server: TestServer) -> str:
+    """The node's WebSocket URL."""
+    return str(server.make_url("/ws")).replace("http://", "ws://")
+
+
+ClientFactory = Callable[..., Awaitable[PodiumClient]]
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[ClientFactory]:
+    """Connects protocol clients (closed at the end of the test)."""
+    clients: list[PodiumClient] = []
+
+    async def make(
+        server: TestServer, tok: str | None = None, session: str = "plenary", **kwargs: Any
+    ) -> PodiumClient:
+        client = PodiumClient(ws_url(server), tok or token(), session, origin=ORIGIN)
+        clients.append(client)
+        await client.connect(**kwargs)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+def operator_headers() -> dict[str, str]:
+    """HTTP headers of an operator."""
+    return {"Authorization": "Bearer " + token(Role.OPERATOR, ("*",), name="Olu")}
+
+
+def app_of(server: TestServer) -> web.Application:
+    """The app behind a test server."""
+    return server.app  # type: ignore[return-value]
