@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from signaling.framing import text_frame
 from signaling.store import AUDIENCE_ALL, SessionStore
@@ -92,6 +93,7 @@ class Hub:
         self._confirm: dict[bytes, asyncio.Future[None]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._broken = False
+        self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -105,12 +107,14 @@ class Hub:
 
     async def stop(self) -> None:
         """Stops reading and closes the subscription connection."""
-        for task in [self._reader, *self._tasks]:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        await self._pubsub.aclose()
+        self._stopping = True
+        tasks = [t for t in (self._reader, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+        with contextlib.suppress(Exception):
+            await self._pubsub.aclose()
 
     async def attach(self, session: str) -> Feed:
         """Returns the session's feed, subscribing first if this node has none yet."""
@@ -123,7 +127,7 @@ class Hub:
             self._feeds[session] = feed
             self._by_channel[channel] = feed
             try:
-                await self._subscribe(feed)
+                await self._store.guard("subscribe", self._subscribe(feed))
             except BaseException as exc:
                 del self._feeds[session], self._by_channel[channel]
                 feed.ready.set_exception(exc)
@@ -158,7 +162,10 @@ class Hub:
         confirm: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._confirm[feed.channel] = confirm
         await self._pubsub.subscribe(feed.channel)
-        await asyncio.wait_for(confirm, timeout=10)
+        try:
+            await asyncio.wait_for(confirm, timeout=10)
+        except TimeoutError as exc:
+            raise redis.exceptions.TimeoutError("no subscription confirmation") from exc
         # Subscribed first, position read second: any event after this position reaches the feed.
         _, seq = await self._store.position(feed.session)
         feed.last_seq = max(feed.last_seq, seq)
@@ -166,7 +173,7 @@ class Hub:
 
     async def _read(self) -> None:
         delay = 0.05
-        while True:
+        while not self._stopping:
             try:
                 if not self._pubsub.subscribed:
                     await asyncio.sleep(0.05)

@@ -15,7 +15,8 @@ JOIN_RESULTS = frozenset(
      "unknown_session", "bad_request", "store_unavailable", "origin_refused"}
 )
 STORE_OPERATIONS = frozenset(
-    {"append", "read", "transition", "snapshot", "history", "presence", "ping", "join_code"}
+    {"append", "read", "transition", "snapshot", "history", "presence", "ping", "join_code",
+     "subscribe"}
 )
 REJECT_REASONS = frozenset(
     {"malformed_frame", "unknown_type", "invalid_message", "not_authenticated", "forbidden",

@@ -7,7 +7,6 @@ handler and the HTTP routes call it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -69,6 +68,7 @@ class SignalingService:
     handlers: dict[type[Command], Handler] = field(default_factory=dict)
     connections: set[Connection] = field(default_factory=set)
     draining: bool = False
+    _stopping: bool = False
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _loops: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -221,17 +221,18 @@ class SignalingService:
         ]
 
     async def stop(self) -> None:
-        """Stops the loops and any pending presence broadcasts."""
-        for task in [*self._loops, *self._tasks]:
-            task.cancel()
-        for task in [*self._loops, *self._tasks]:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        """Stops the loops and any pending presence broadcasts, within a bounded time."""
+        self._stopping = True
+        await cancel_all([*self._loops, *self._tasks])
 
     async def _every(self, period: float, work: Callable[[], Awaitable[object]]) -> None:
-        while True:
+        # The flag, not only cancellation, ends the loop: a library that swallows one
+        # CancelledError must not keep a stopping node alive.
+        while not self._stopping:
             try:
                 await work()
+            except asyncio.CancelledError:
+                raise
             except SignalingError as exc:
                 log.warning("periodic %s failed: %s", work.__name__, exc)
             except Exception:
@@ -248,6 +249,19 @@ class SignalingService:
         task = asyncio.create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+async def cancel_all(tasks: list[asyncio.Task[None]], timeout: float = 5.0) -> None:
+    """Cancels tasks and waits for them, cancelling again any that ignored the first request."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    pending = {t for t in tasks if not t.done()}
+    while pending and asyncio.get_running_loop().time() < deadline:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.1)
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not warn about it
 
 
 def lifecycle_view(lifecycle: Lifecycle) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from config.app import create_app
+from config.appkeys import SIGNALING
 from config.embedded import EmbeddedStore
 from config.settings import Settings
 from signaling.client import PodiumClient
@@ -135,6 +136,7 @@ async def node_factory(
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         servers.append(server)
+        await app[SIGNALING].tick()  # the schedule has run: session states are settled
         return server
 
     yield start
