@@ -1,0 +1,492 @@
+"""Static checks of the deployment files: compose, Dockerfile, Prometheus and Grafana configuration.
+
+No Docker engine runs in the test environment, so these tests read the files instead of starting
+them, and check that they agree with each other and with the metrics podium exports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+PROMETHEUS_CONFIG = ROOT / "config" / "prometheus" / "prometheus.yml"
+PROMETHEUS_RULES = ROOT / "config" / "prometheus" / "rules.yml"
+GRAFANA_DATASOURCES = (
+    ROOT / "config" / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
+)
+GRAFANA_PROVIDERS = ROOT / "config" / "grafana" / "provisioning" / "dashboards" / "podium.yml"
+GRAFANA_DASHBOARD = ROOT / "config" / "grafana" / "dashboards" / "podium-overview.json"
+
+REQUIRED_SERVICES = frozenset({"redis", "podium-1", "podium-2", "prometheus", "grafana", "coturn"})
+PODIUM_JOB = "podium"
+
+# Every metric name the shipped dashboard and alert rules may use. A later test checks this list
+# against the live /metrics of a running node, so a renamed metric fails a test instead of
+# silently emptying a dashboard panel.
+KNOWN_METRICS: frozenset[str] = frozenset(
+    {
+        "podium_signaling_connections",
+        "podium_presence_online_participants",
+        "podium_signaling_joins_total",
+        "podium_signaling_events_delivered_total",
+        "podium_signaling_slow_disconnects_total",
+        "podium_signaling_fanout_latency_seconds",
+        "podium_event_loop_lag_seconds",
+        "podium_store_errors_total",
+        "podium_session_state",
+    }
+)
+
+METRIC_NAME = re.compile(r"podium_[a-z_]+")
+HISTOGRAM_SUFFIX = re.compile(r"_(bucket|sum|count)$")
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+def _mapping(value: object, what: str) -> dict[str, Any]:
+    assert isinstance(value, dict), f"{what} should be a mapping, got {type(value).__name__}"
+    return value
+
+
+def _sequence(value: object, what: str) -> list[Any]:
+    assert isinstance(value, list), f"{what} should be a list, got {type(value).__name__}"
+    return value
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as file:
+        return _mapping(yaml.safe_load(file), str(path.relative_to(ROOT)))
+
+
+def _services() -> dict[str, dict[str, Any]]:
+    services = _mapping(_load_yaml(COMPOSE_FILE).get("services"), "services")
+    return {name: _mapping(service, name) for name, service in services.items()}
+
+
+def _podium_services() -> dict[str, dict[str, Any]]:
+    """The services built from the repository's Dockerfile, i.e. the podium nodes."""
+    nodes = {}
+    for name, service in _services().items():
+        build = service.get("build")
+        if build is None:
+            continue
+        build = {"context": build} if isinstance(build, str) else _mapping(build, f"{name}.build")
+        context = ROOT / str(build.get("context", "."))
+        if (context / str(build.get("dockerfile", "Dockerfile"))).resolve() == DOCKERFILE:
+            nodes[name] = service
+    return nodes
+
+
+def _environment(name: str, service: dict[str, Any]) -> dict[str, str]:
+    environment = service.get("environment", {})
+    if isinstance(environment, list):
+        pairs = (str(item).partition("=") for item in environment)
+        return {key: value for key, _, value in pairs}
+    return {
+        str(key): str(value) for key, value in _mapping(environment, f"{name}.environment").items()
+    }
+
+
+def _published_ports(name: str, service: dict[str, Any]) -> list[tuple[int, int, str]]:
+    """(host port, container port, protocol) for each port a service publishes, ranges expanded."""
+    published = []
+    for entry in _sequence(service.get("ports", []), f"{name}.ports"):
+        if isinstance(entry, dict):
+            target = int(entry["target"])
+            published.append((int(entry["published"]), target, str(entry.get("protocol", "tcp"))))
+            continue
+        spec, _, protocol = str(entry).partition("/")
+        host_spec, container_spec = spec.rsplit(":", 1)
+        host_spec = host_spec.rsplit(":", 1)[-1]  # drop an optional host IP
+        host_ports, container_ports = _port_range(host_spec), _port_range(container_spec)
+        assert len(host_ports) == len(container_ports), f"{name}: uneven port range in {entry!r}"
+        published.extend(
+            (host, container, protocol or "tcp")
+            for host, container in zip(host_ports, container_ports, strict=True)
+        )
+    return published
+
+
+def _port_range(spec: str) -> list[int]:
+    first, _, last = spec.partition("-")
+    return list(range(int(first), int(last or first) + 1))
+
+
+def _bind_mount_sources(name: str, service: dict[str, Any]) -> list[str]:
+    sources = []
+    for entry in _sequence(service.get("volumes", []), f"{name}.volumes"):
+        if isinstance(entry, dict):
+            if entry.get("type") == "bind":
+                sources.append(str(entry["source"]))
+            continue
+        source = str(entry).split(":", 1)[0]
+        if source.startswith((".", "/", "~")):
+            sources.append(source)
+    return sources
+
+
+def _dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with continuation lines joined and comments dropped."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for raw in DOCKERFILE.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        keyword, _, arguments = (pending + line).partition(" ")
+        instructions.append((keyword.upper(), arguments.strip()))
+        pending = ""
+    return instructions
+
+
+def _scrape_targets(job_name: str) -> tuple[dict[str, Any], set[str]]:
+    config = _load_yaml(PROMETHEUS_CONFIG)
+    jobs = [
+        _mapping(job, "scrape config")
+        for job in _sequence(config.get("scrape_configs"), "scrape_configs")
+    ]
+    matching = [job for job in jobs if job.get("job_name") == job_name]
+    assert len(matching) == 1, f"expected one scrape job named {job_name!r}"
+    job = matching[0]
+    targets = {
+        str(target)
+        for static in _sequence(job.get("static_configs"), "static_configs")
+        for target in _sequence(_mapping(static, "static config").get("targets"), "targets")
+    }
+    return job, targets
+
+
+def _alert_rules() -> list[dict[str, Any]]:
+    groups = _sequence(_load_yaml(PROMETHEUS_RULES).get("groups"), "groups")
+    return [
+        _mapping(rule, "rule")
+        for group in groups
+        for rule in _sequence(_mapping(group, "group").get("rules"), "rules")
+    ]
+
+
+def _dashboard() -> dict[str, Any]:
+    with GRAFANA_DASHBOARD.open(encoding="utf-8") as file:
+        return _mapping(json.load(file), GRAFANA_DASHBOARD.name)
+
+
+def _panels(panels: list[Any]) -> list[dict[str, Any]]:
+    """Every panel, including those nested in collapsed rows."""
+    flat = []
+    for panel in panels:
+        panel = _mapping(panel, "panel")
+        flat.append(panel)
+        flat.extend(_panels(panel.get("panels", [])))
+    return flat
+
+
+def _dashboard_queries(dashboard: dict[str, Any]) -> list[str]:
+    queries = [
+        str(target["expr"])
+        for panel in _panels(dashboard.get("panels", []))
+        for target in panel.get("targets", [])
+        if "expr" in target
+    ]
+    for variable in dashboard.get("templating", {}).get("list", []):
+        if variable.get("type") == "query":
+            queries.append(str(variable.get("definition", "")))
+    return queries
+
+
+def _promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        reason = (
+            "promtool is not on PATH; install it (Debian: `apt-get install prometheus`) "
+            "to check the Prometheus configuration"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI is set, so this check may not be skipped)")
+        pytest.skip(reason)
+    return path
+
+
+def _run_promtool(*arguments: str) -> None:
+    result = subprocess.run(
+        [_promtool(), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, (
+        f"promtool {' '.join(arguments)}:\n{result.stdout}{result.stderr}"
+    )
+
+
+# --- docker-compose.yml --------------------------------------------------------------------------
+
+
+def test_compose_defines_every_service_of_the_deployment() -> None:
+    missing = REQUIRED_SERVICES - _services().keys()
+
+    assert not missing, f"docker-compose.yml lacks {sorted(missing)}"
+
+
+def test_both_podium_nodes_are_built_from_the_repository_dockerfile() -> None:
+    assert set(_podium_services()) == {"podium-1", "podium-2"}
+
+
+def test_both_podium_nodes_share_the_redis_service_but_differ_in_node_id_and_host_port() -> None:
+    services = _services()
+    nodes = _podium_services()
+    environments = {name: _environment(name, service) for name, service in nodes.items()}
+
+    for name, environment in environments.items():
+        url = urlsplit(environment["PODIUM_REDIS_URL"])
+        assert url.scheme == "redis", name
+        assert url.hostname in services, f"{name} points at {url.hostname!r}, not a service"
+        assert url.hostname == "redis", name
+        assert url.port == 6379, name
+    node_ids = [environment["PODIUM_NODE_ID"] for environment in environments.values()]
+    assert len(set(node_ids)) == len(nodes), f"node ids are not distinct: {node_ids}"
+    host_ports = [
+        frozenset(host for host, _, _ in _published_ports(name, service))
+        for name, service in nodes.items()
+    ]
+    assert all(host_ports), "every podium node publishes a host port"
+    assert len(set(host_ports)) == len(nodes), f"podium nodes share host ports: {host_ports}"
+
+
+def test_podium_nodes_wait_for_a_healthy_redis_and_report_readiness() -> None:
+    for name, service in _podium_services().items():
+        depends_on = _mapping(service.get("depends_on"), f"{name}.depends_on")
+        assert _mapping(depends_on["redis"], "redis")["condition"] == "service_healthy", name
+        healthcheck = " ".join(map(str, _mapping(service["healthcheck"], name)["test"]))
+        assert "http://localhost:8080/readyz" in healthcheck, name
+    redis_check = _mapping(_services()["redis"]["healthcheck"], "redis.healthcheck")["test"]
+    assert "redis-cli" in redis_check
+    assert "ping" in redis_check
+
+
+def test_podium_nodes_publish_the_port_they_listen_on() -> None:
+    for name, service in _podium_services().items():
+        listen_port = int(_environment(name, service)["PODIUM_PORT"])
+        container_ports = {container for _, container, _ in _published_ports(name, service)}
+        assert container_ports == {listen_port}, name
+
+
+def test_secrets_must_be_supplied_and_have_no_default() -> None:
+    nodes = _podium_services()
+    for name, service in nodes.items():
+        secret = _environment(name, service)["PODIUM_JWT_SECRET"]
+        assert re.fullmatch(r"\$\{PODIUM_JWT_SECRET:\?[^}]+\}", secret), name
+    coturn_command = " ".join(map(str, _services()["coturn"]["command"]))
+    assert "--use-auth-secret" in coturn_command
+    assert "--static-auth-secret=${PODIUM_TURN_SECRET:?" in coturn_command
+
+
+def test_no_two_services_publish_the_same_host_port() -> None:
+    published = Counter(
+        (host, protocol)
+        for name, service in _services().items()
+        for host, _, protocol in _published_ports(name, service)
+    )
+    duplicates = [port for port, count in published.items() if count > 1]
+
+    assert not duplicates, f"host ports published twice: {duplicates}"
+
+
+def test_every_bind_mounted_host_path_exists_in_the_repository() -> None:
+    for name, service in _services().items():
+        for source in _bind_mount_sources(name, service):
+            path = (COMPOSE_FILE.parent / source).resolve()
+            assert path.is_relative_to(ROOT), f"{name} mounts {source}, outside the repository"
+            assert path.exists(), f"{name} mounts {source}, which does not exist"
+
+
+def test_every_named_volume_is_declared() -> None:
+    declared = set(_load_yaml(COMPOSE_FILE).get("volumes") or {})
+    for name, service in _services().items():
+        for entry in _sequence(service.get("volumes", []), f"{name}.volumes"):
+            source = str(entry).split(":", 1)[0] if isinstance(entry, str) else ""
+            if source and not source.startswith((".", "/", "~")):
+                assert source in declared, f"{name} uses undeclared volume {source!r}"
+
+
+def test_redis_persists_with_an_append_only_file_on_a_named_volume() -> None:
+    redis = _services()["redis"]
+    command = redis["command"]
+    arguments = command.split() if isinstance(command, str) else [str(part) for part in command]
+
+    assert arguments[arguments.index("--appendonly") + 1] == "yes"
+    assert arguments[arguments.index("--appendfsync") + 1] == "everysec"
+    assert any(str(volume).endswith(":/data") for volume in redis["volumes"])
+
+
+# --- Dockerfile ----------------------------------------------------------------------------------
+
+
+def test_the_dockerfile_runs_podium_serve_as_a_non_root_user() -> None:
+    instructions = _dockerfile_instructions()
+    commands = [arguments for keyword, arguments in instructions if keyword == "CMD"]
+    users = [arguments for keyword, arguments in instructions if keyword == "USER"]
+
+    assert commands, "the Dockerfile has no CMD"
+    assert json.loads(commands[-1]) == ["podium", "serve"]
+    assert users, "the Dockerfile never leaves the root user"
+    assert users[-1].split(":")[0] not in {"root", "0"}
+
+
+def test_the_dockerfile_exposes_the_port_the_nodes_listen_on() -> None:
+    exposed = {
+        int(port.split("/")[0])
+        for keyword, arguments in _dockerfile_instructions()
+        if keyword == "EXPOSE"
+        for port in arguments.split()
+    }
+    for name, service in _podium_services().items():
+        assert int(_environment(name, service)["PODIUM_PORT"]) in exposed, name
+
+
+# --- Prometheus ----------------------------------------------------------------------------------
+
+
+def test_prometheus_scrapes_exactly_the_podium_nodes_at_their_container_port() -> None:
+    job, targets = _scrape_targets(PODIUM_JOB)
+    expected = {
+        f"{name}:{_environment(name, service)['PODIUM_PORT']}"
+        for name, service in _podium_services().items()
+    }
+
+    assert targets == expected
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    assert job.get("scrape_interval") == "5s"
+
+
+def test_prometheus_loads_the_rules_file_mounted_beside_its_config() -> None:
+    config = _load_yaml(PROMETHEUS_CONFIG)
+
+    assert _sequence(config.get("rule_files"), "rule_files") == ["rules.yml"]
+    mounts = " ".join(map(str, _services()["prometheus"]["volumes"]))
+    assert "./config/prometheus/rules.yml:/etc/prometheus/rules.yml" in mounts
+    assert "./config/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml" in mounts
+
+
+def test_every_alert_rule_has_an_expression_a_duration_a_severity_and_a_summary() -> None:
+    rules = _alert_rules()
+
+    assert rules, "rules.yml defines no rules"
+    for rule in rules:
+        name = rule.get("alert", rule.get("record"))
+        assert rule.get("expr"), name
+        assert rule.get("for"), name
+        assert _mapping(rule.get("labels"), f"{name}.labels").get("severity"), name
+        assert _mapping(rule.get("annotations"), f"{name}.annotations").get("summary"), name
+
+
+def test_the_first_rule_group_holds_podiums_core_alerts() -> None:
+    first = _mapping(_sequence(_load_yaml(PROMETHEUS_RULES)["groups"], "groups")[0], "group")
+    alerts = {_mapping(rule, "rule")["alert"] for rule in first["rules"]}
+
+    assert first["name"] == "podium"
+    assert alerts >= {
+        "PodiumNoNodeReady",
+        "PodiumStoreErrors",
+        "PodiumSlowSocketDisconnectsRising",
+        "PodiumFanoutLatencyHigh",
+        "PodiumEventLoopLag",
+    }
+
+
+def test_alert_rules_only_use_metrics_podium_exports() -> None:
+    for rule in _alert_rules():
+        unknown = _metric_names(str(rule["expr"])) - KNOWN_METRICS
+        assert not unknown, f"{rule['alert']} uses unknown metrics {sorted(unknown)}"
+
+
+@pytest.mark.promtool
+def test_promtool_accepts_the_alert_rules() -> None:
+    _run_promtool("check", "rules", str(PROMETHEUS_RULES.relative_to(ROOT)))
+
+
+@pytest.mark.promtool
+def test_promtool_accepts_the_prometheus_config() -> None:
+    _run_promtool("check", "config", str(PROMETHEUS_CONFIG.relative_to(ROOT)))
+
+
+@pytest.mark.promtool
+def test_promtool_parses_every_dashboard_query(tmp_path: Path) -> None:
+    # promtool has no offline "check this expression", so each query becomes a recording rule,
+    # with Grafana's variables replaced by values Prometheus accepts.
+    grafana_variables = {"$__rate_interval": "1m", "$__interval": "1m", "$session": ".*"}
+    rules = []
+    for index, query in enumerate(_dashboard_queries(_dashboard())):
+        if query.startswith("label_values("):
+            continue
+        for variable, value in grafana_variables.items():
+            query = query.replace(variable, value)
+        rules.append({"record": f"dashboard:query_{index}", "expr": query})
+    rules_file = tmp_path / "dashboard-queries.yml"
+    rules_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+
+    _run_promtool("check", "rules", str(rules_file))
+
+
+# --- Grafana -------------------------------------------------------------------------------------
+
+
+def _metric_names(expression: str) -> set[str]:
+    return {HISTOGRAM_SUFFIX.sub("", name) for name in METRIC_NAME.findall(expression)}
+
+
+def test_the_dashboard_only_queries_metrics_podium_exports() -> None:
+    dashboard = _dashboard()
+    queries = _dashboard_queries(dashboard)
+
+    assert dashboard["schemaVersion"] == 39
+    assert queries, "the dashboard has no queries"
+    used = set().union(*(_metric_names(query) for query in queries))
+    assert used <= KNOWN_METRICS, f"unknown metrics: {sorted(used - KNOWN_METRICS)}"
+
+
+def test_dashboard_panels_have_unique_ids_and_use_the_provisioned_datasource() -> None:
+    datasources = _sequence(_load_yaml(GRAFANA_DATASOURCES).get("datasources"), "datasources")
+    provisioned = {str(_mapping(source, "datasource")["uid"]) for source in datasources}
+    panels = _panels(_dashboard()["panels"])
+    ids = [panel["id"] for panel in panels]
+
+    assert len(ids) == len(set(ids)), "panel ids repeat"
+    for panel in panels:
+        assert "gridPos" in panel, panel["title"]
+        targets = panel.get("targets", [])
+        references = [panel.get("datasource"), *(target.get("datasource") for target in targets)]
+        for reference in filter(None, references):
+            assert _mapping(reference, "datasource")["uid"] in provisioned, panel["title"]
+
+
+def test_grafana_provisions_prometheus_and_loads_dashboards_from_the_mounted_folder() -> None:
+    datasources = _sequence(_load_yaml(GRAFANA_DATASOURCES).get("datasources"), "datasources")
+    providers = _sequence(_load_yaml(GRAFANA_PROVIDERS).get("providers"), "providers")
+    grafana_mounts = [str(volume) for volume in _services()["grafana"]["volumes"]]
+
+    prometheus = _mapping(datasources[0], "datasource")
+    assert prometheus["type"] == "prometheus"
+    assert prometheus["uid"] == "prometheus"
+    assert prometheus["url"] == "http://prometheus:9090"
+    dashboards_path = _mapping(_mapping(providers[0], "provider")["options"], "options")["path"]
+    assert f"./config/grafana/dashboards:{dashboards_path}:ro" in grafana_mounts
+    assert "./config/grafana/provisioning:/etc/grafana/provisioning:ro" in grafana_mounts
