@@ -185,5 +185,3 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(
         {"status": "ready" if ready else "not_ready", **checks}, status=200 if ready else 503
     )
-
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import logging
@@ -39,7 +40,9 @@ def configure_logging(level: str, *, as_json: bool) -> None:
     """Sends logs to stderr, as JSON lines unless asked for plain text."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        JsonFormatter() if as_json else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        JsonFormatter()
+        if as_json
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -62,10 +65,8 @@ class LoopLag:
         task = asyncio.create_task(self._sample(), name="podium-loop-lag")
         yield
         task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await task
-        except asyncio.CancelledError:
-            pass
 
     async def _sample(self) -> None:
         while True:
@@ -74,9 +75,7 @@ class LoopLag:
             self.gauge.set(max(0.0, time.perf_counter() - start - self.period))
 
 
-def metrics_handler(
-    registry: CollectorRegistry, allow: tuple[str, ...], token: str
-) -> Any:
+def metrics_handler(registry: CollectorRegistry, allow: tuple[str, ...], token: str) -> Any:
     """``GET /metrics``, served only to allowed networks or to a bearer of the metrics token."""
     networks = [ipaddress.ip_network(cidr, strict=False) for cidr in allow]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +57,6 @@ class Settings:
     def base_url(self) -> str:
         """Where people reach this node (for links)."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
-
-
 
 
 def _convert(name: str, value: Any, source: str) -> Any:

@@ -39,7 +39,9 @@ class Disconnected(Exception):
     @property
     def reconnect(self) -> bool:
         """Whether the close code asks the client to come back."""
-        return self.code is None or self.code in (1001, 1006, 1011, 1012) or 4000 <= self.code < 4500
+        return (
+            self.code is None or self.code in (1001, 1006, 1011, 1012) or 4000 <= self.code < 4500
+        )
 
 
 class PodiumClient:
@@ -131,13 +133,15 @@ class PodiumClient:
                 return dict(message)
             raise ClientError("unexpected", f"unexpected first message {kind!r}")
 
-    async def reconnect(self, *, attempts: int = 20, base: float = 0.1, cap: float = 5.0) -> dict[str, Any]:
+    async def reconnect(
+        self, *, attempts: int = 20, base: float = 0.1, cap: float = 5.0
+    ) -> dict[str, Any]:
         """Reconnects with full-jitter exponential backoff, resuming from the last position."""
         await self.close()
         for attempt in itertools.count():
             try:
                 return await self.connect(resume=True)
-            except (OSError, Disconnected, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, Disconnected) as exc:
                 if isinstance(exc, Disconnected) and not exc.reconnect:
                     raise
                 if attempt + 1 >= attempts:

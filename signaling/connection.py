@@ -58,7 +58,7 @@ log = logging.getLogger("podium.connection")
 class Connection:
     """One authenticated client socket: a fan-out sink plus the client's identity and limits."""
 
-    __slots__ = ("audiences", "identity", "service", "session", "transport", "ws", "_max_buffer")
+    __slots__ = ("_max_buffer", "audiences", "identity", "service", "session", "transport", "ws")
 
     def __init__(
         self,
@@ -187,7 +187,9 @@ async def _authenticate(
         service.session(command.session)
         identity.check_session(command.session)
     except SignalingError as exc:
-        service.metrics.join(exc.code if isinstance(exc, AuthError | Forbidden) else _join_code(exc))
+        service.metrics.join(
+            exc.code if isinstance(exc, AuthError | Forbidden) else _join_code(exc)
+        )
         rid = request_id_of(raw) if raw is not None else None
         await ws.send_str(encode(Error(code=exc.code, message=exc.message, id=rid)).decode())
         code = exc.close_code or CloseCode.PROTOCOL_VIOLATION
@@ -336,8 +338,8 @@ def _close_at_expiry(conn: Connection) -> asyncio.TimerHandle:
     def expire() -> None:
         conn.send(Error(code="token_expired", message="the token has expired"))
         task = loop.create_task(_close(conn.ws, CloseCode.TOKEN_EXPIRED, "token_expired"))
-        conn.service._tasks.add(task)  # noqa: SLF001 - kept alive until the close completes
-        task.add_done_callback(conn.service._tasks.discard)  # noqa: SLF001
+        conn.service._tasks.add(task)
+        task.add_done_callback(conn.service._tasks.discard)
 
     return loop.call_later(delay, expire)
 

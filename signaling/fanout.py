@@ -114,7 +114,7 @@ class Hub:
         if tasks:
             await asyncio.wait(tasks, timeout=5)
         with contextlib.suppress(Exception):
-            await self._pubsub.aclose()
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def attach(self, session: str) -> Feed:
         """Returns the session's feed, subscribing first if this node has none yet."""
@@ -189,7 +189,9 @@ class Hub:
                 raise
             except Exception:
                 if not self._broken:
-                    log.warning("fan-out subscription lost; will catch up from history", exc_info=True)
+                    log.warning(
+                        "fan-out subscription lost; will catch up from history", exc_info=True
+                    )
                 self._broken = True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)

@@ -158,7 +158,7 @@ def _identity(claims: dict[str, Any]) -> Identity:
     return Identity(
         sub=sub,
         name=name or "Anonymous",
-        role=Role(role),
+        role=Role(str(role)),
         sessions=tuple(sessions),
         mode=mode,
         group=group[:64],

@@ -14,16 +14,16 @@ import msgspec
 from signaling.errors import InvalidMessage, MalformedFrame, UnknownType
 
 RequestId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-SessionId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+SessionId = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
+]
 Epoch = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9]+$")]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
 StateName = Literal["scheduled", "open", "live", "closed", "archived"]
 
 
-class Message(
-    msgspec.Struct, forbid_unknown_fields=True, tag_field="type", frozen=True, omit_defaults=True
-):
+class Message(msgspec.Struct, forbid_unknown_fields=True, tag_field="type", omit_defaults=True):
     """Base of every wire message; the ``type`` field is the struct's tag."""
 
 
@@ -57,6 +57,7 @@ class Ping(Command, tag="ping"):
 
 class SetState(Command, tag="session.set_state"):
     """An operator moves the session's lifecycle."""
+
     state: StateName
 
 

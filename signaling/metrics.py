@@ -11,16 +11,46 @@ OTHER = "other"
 MODES = frozenset({"venue", "remote"})
 ROLES = frozenset(r.value for r in Role)
 JOIN_RESULTS = frozenset(
-    {"ok", "resumed", "resync", "unauthorized", "token_expired", "auth_timeout", "session_forbidden",
-     "unknown_session", "bad_request", "store_unavailable", "origin_refused"}
+    {
+        "ok",
+        "resumed",
+        "resync",
+        "unauthorized",
+        "token_expired",
+        "auth_timeout",
+        "session_forbidden",
+        "unknown_session",
+        "bad_request",
+        "store_unavailable",
+        "origin_refused",
+    }
 )
 STORE_OPERATIONS = frozenset(
-    {"append", "read", "transition", "snapshot", "history", "presence", "ping", "join_code",
-     "subscribe"}
+    {
+        "append",
+        "read",
+        "transition",
+        "snapshot",
+        "history",
+        "presence",
+        "ping",
+        "join_code",
+        "subscribe",
+    }
 )
 REJECT_REASONS = frozenset(
-    {"malformed_frame", "unknown_type", "invalid_message", "not_authenticated", "forbidden",
-     "rate_limited", "invalid_transition", "binary_frame", "too_big", "store_unavailable"}
+    {
+        "malformed_frame",
+        "unknown_type",
+        "invalid_message",
+        "not_authenticated",
+        "forbidden",
+        "rate_limited",
+        "invalid_transition",
+        "binary_frame",
+        "too_big",
+        "store_unavailable",
+    }
 )
 
 

@@ -143,7 +143,8 @@ class PresenceStore:
         k = self.keys(session)
         if node is None:
             lapsed = [
-                n.decode() for n in await self.client.zrangebyscore(k.nodes, "-inf", now_ms)
+                n.decode() if isinstance(n, bytes) else str(n)
+                for n in await self.client.zrangebyscore(k.nodes, "-inf", now_ms)
             ]
         else:
             lapsed = [node]

@@ -99,4 +99,3 @@ class Programme:
     def shifted(self, delta: timedelta) -> Programme:
         """Returns the programme with every session moved in time by ``delta``."""
         return Programme(self.event, tuple(s.shifted(delta) for s in self.sessions))
-

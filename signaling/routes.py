@@ -129,8 +129,8 @@ class SignalingRoutes:
         body = await _json_body(request)
         state = body.get("state")
         if set(body) != {"state"} or state not in State.__members__.values():
-            raise _bad_request("body must be {\"state\": one of " + ", ".join(State) + "}")
-        transition = await self.service.set_state(session_id, State(state))
+            raise _bad_request('body must be {"state": one of ' + ", ".join(State) + "}")
+        transition = await self.service.set_state(session_id, State(str(state)))
         return web.json_response(
             {"state": transition.state.value, "previous": transition.previous.value}
         )
@@ -162,7 +162,9 @@ class SignalingRoutes:
         )
         now = int(self.service.clock())
         token = mint(self.service.token_keys, identity, now=now, ttl=GUEST_TTL)
-        return web.json_response({"token": token, "session": session.id, "expires": now + GUEST_TTL})
+        return web.json_response(
+            {"token": token, "session": session.id, "expires": now + GUEST_TTL}
+        )
 
     async def join(self, request: web.Request) -> web.Response:
         """Exchanges a join code (from a link's fragment) for a fresh token: ``{"code": "…"}``."""
@@ -215,7 +217,9 @@ async def create_join_code(
         "ttl": ttl,
     }
     key = join_code_key(service.store.prefix, code)
-    await service.store.guard("join_code", service.store.client.set(key, json.dumps(claims), ex=code_ttl))
+    await service.store.guard(
+        "join_code", service.store.client.set(key, json.dumps(claims), ex=code_ttl)
+    )
     return code
 
 

@@ -17,8 +17,14 @@ from typing import TYPE_CHECKING, Any
 from signaling.errors import InvalidTransition, SignalingError, UnknownSession
 from signaling.fanout import TRANSIENT_SEQ, Hub
 from signaling.identity import Identity, TokenKeys
-from signaling.lifecycle import Lifecycle, State, Timing, Transition, operator_transition
-from signaling.lifecycle import schedule_transition
+from signaling.lifecycle import (
+    Lifecycle,
+    State,
+    Timing,
+    Transition,
+    operator_transition,
+    schedule_transition,
+)
 from signaling.messages import Command, Presence, encode
 from signaling.metrics import MODES, ROLES, SignalingMetrics
 from signaling.presence import Counts, PresenceStore, summarise
@@ -114,7 +120,9 @@ class SignalingService:
         for session in self.programme.sessions:
             lifecycle = current[session.id]
             self.metrics.set_state(session.id, lifecycle.state)
-            transition = schedule_transition(lifecycle, session.start, session.end, now, self.timing)
+            transition = schedule_transition(
+                lifecycle, session.start, session.end, now, self.timing
+            )
             if transition is None:
                 continue
             # Every node runs the schedule; the compare-and-set lets exactly one of them win.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
 import redis.exceptions
@@ -197,7 +197,9 @@ class SessionStore:
             for s, (state, held) in zip(sessions, rows, strict=True)
         }
 
-    async def transition(self, session: str, transition: Transition, at: str) -> tuple[str, int] | None:
+    async def transition(
+        self, session: str, transition: Transition, at: str
+    ) -> tuple[str, int] | None:
         """Applies a lifecycle transition if the session is still in ``transition.previous``.
 
         Returns:
@@ -280,7 +282,7 @@ class SessionStore:
             "history",
             self.client.xrange(self.keys(session).history, min=f"{after + 1}-0", max=f"{upto}-0"),
         )
-        return [_entry(row) for row in rows]
+        return [_entry(row) for row in cast(list[tuple[bytes, dict[bytes, bytes]]], rows)]
 
     def _append_args(
         self, session: str, name: str, data: dict[str, Any], audience: str

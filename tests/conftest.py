@@ -122,9 +122,7 @@ NodeFactory = Callable[..., Awaitable[TestServer]]
 
 
 @pytest.fixture
-async def node_factory(
-    settings: Settings, programme: Programme
-) -> AsyncIterator[NodeFactory]:
+async def node_factory(settings: Settings, programme: Programme) -> AsyncIterator[NodeFactory]:
     """Starts podium nodes (real HTTP servers on loopback) sharing the test store and prefix."""
     servers: list[TestServer] = []
 
@@ -207,4 +205,4 @@ def operator_headers() -> dict[str, str]:
 
 def app_of(server: TestServer) -> web.Application:
     """The app behind a test server."""
-    return server.app  # type: ignore[return-value]
+    return server.app

@@ -309,7 +309,9 @@ async def test_guest_join_is_refused_where_the_session_does_not_allow_guests(
         resp = await http.post(node.make_url("/api/v1/sessions/plenary/guest"), json={"name": "X"})
         assert resp.status == 403
         assert (await resp.json())["code"] == "guest_closed"
-        ok = await http.post(node.make_url("/api/v1/sessions/open-forum/guest"), json={"name": "Yu"})
+        ok = await http.post(
+            node.make_url("/api/v1/sessions/open-forum/guest"), json={"name": "Yu"}
+        )
         assert ok.status == 200
         for body in ({}, {"name": ""}, {"name": "a" * 61}, {"name": "Yu", "role": "operator"}):
             bad = await http.post(node.make_url("/api/v1/sessions/open-forum/guest"), json=body)

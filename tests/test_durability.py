@@ -49,10 +49,19 @@ class Podium:
             "PODIUM_ALLOWED_ORIGINS": "http://podium.test",
         }
         env.pop("PODIUM_REDIS_URL", None)
-        with open(self.data_dir.parent / "podium.log", "ab") as log:  # noqa: ASYNC230
-            self.process = subprocess.Popen(  # noqa: ASYNC220
-                [sys.executable, "-m", "config.cli", "serve", "--demo", "--port", str(self.port),
-                 "--data-dir", str(self.data_dir)],  # fmt: skip
+        with open(self.data_dir.parent / "podium.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "config.cli",
+                    "serve",
+                    "--demo",
+                    "--port",
+                    str(self.port),
+                    "--data-dir",
+                    str(self.data_dir),
+                ],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
@@ -94,7 +103,10 @@ async def _set_state(url: str, state: str) -> int:
 
 
 async def _state(url: str) -> str:
-    async with aiohttp.ClientSession() as http, http.get(f"{url}/api/v1/sessions/{SESSION}") as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{url}/api/v1/sessions/{SESSION}") as resp,
+    ):
         body = await resp.json()
         state: str = body["state"]
         return state

@@ -32,7 +32,7 @@ async def test_events_arrive_in_order_with_increasing_seq(
     seqs = await _emit(node, 20)
     events = await _drain(client, 20)
     assert [e["seq"] for e in events] == seqs
-    assert [e["data"] for e in events] == [{"n": i} for i in range(20)]  # type: ignore[index]
+    assert [e["data"] for e in events] == [{"n": i} for i in range(20)]
     assert len({e["epoch"] for e in events}) == 1
 
 
@@ -49,12 +49,12 @@ async def test_client_that_missed_events_gets_exactly_those_once_in_order_on_res
     assert resumed["missed"] == 7
     replayed = await _drain(client, 7)
     assert [e["seq"] for e in replayed] == missed
-    assert [e["data"] for e in replayed] == [{"n": i} for i in range(7)]  # type: ignore[index]
+    assert [e["data"] for e in replayed] == [{"n": i} for i in range(7)]
     live = await _emit(node, 1)
     after = await client.next_event()
     assert after["seq"] == live[0]
     assert client.events.empty()
-    assert seen[-1]["seq"] == missed[0] - 1  # type: ignore[operator]
+    assert seen[-1]["seq"] == missed[0] - 1
 
 
 async def test_client_whose_missed_events_left_history_is_told_to_resync(
@@ -106,7 +106,7 @@ async def test_two_nodes_on_one_store_deliver_the_same_events_in_the_same_order(
     on_a = await _drain(a, 30)
     on_b = await _drain(b, 30)
     assert [(e["seq"], e["data"]) for e in on_a] == [(e["seq"], e["data"]) for e in on_b]
-    assert [e["data"] for e in on_a] == [{"n": i} for i in range(30)]  # type: ignore[index]
+    assert [e["data"] for e in on_a] == [{"n": i} for i in range(30)]
 
 
 async def test_events_written_while_clients_join_are_neither_lost_nor_doubled(

@@ -1,0 +1,66 @@
+"""The ``podium`` command: tokens, programme check and import."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from config.cli import main
+from signaling.identity import Role, TokenKeys, verify
+from tests.conftest import SECRET
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_token_command_mints_a_token_the_server_accepts(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PODIUM_JWT_SECRET", SECRET)
+    argv = ["token", "--role", "moderator", "--session", "plenary", "--name", "Li Wei",
+            "--mode", "venue", "--group", "academia", "--country", "cn", "--ttl", "600"]  # fmt: skip
+    assert main(argv) == 0
+    identity = verify(TokenKeys(SECRET), capsys.readouterr().out.strip(), now=_now())
+    assert (identity.role, identity.name, identity.country) == (Role.MODERATOR, "Li Wei", "CN")
+
+
+def test_token_command_without_a_secret_explains_what_to_set(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PODIUM_JWT_SECRET", raising=False)
+    assert main(["token", "--role", "participant", "--session", "s", "--name", "N"]) == 2
+    assert "PODIUM_JWT_SECRET" in capsys.readouterr().err
+
+
+def test_programme_check_accepts_the_example_programme(capsys: pytest.CaptureFixture[str]) -> None:
+    path = Path(__file__).parents[1] / "config" / "programmes" / "summit.toml"
+    assert main(["programme", "check", str(path)]) == 0
+    assert "ok" in capsys.readouterr().out
+
+
+def test_programme_check_reports_file_line_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[event]\nid = "x"\ntitle = "X"\ntimezone = "Mars/Olympus"\n')
+    assert main(["programme", "check", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "bad.toml:4: event.timezone" in err
+
+
+def test_programme_import_writes_a_programme_that_checks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "imported.toml"
+    assert main(["programme", "import", str(FIXTURES / "frab_schedule.json"), "-o", str(out)]) == 0
+    assert main(["programme", "check", str(out)]) == 0
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({"nope": 1}))
+    assert main(["programme", "import", str(broken)]) == 1
+
+
+def _now() -> int:
+    import time
+
+    return int(time.time())

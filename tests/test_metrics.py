@@ -1,0 +1,99 @@
+"""``/metrics``: valid exposition format, only for allowed callers, and a fixed number of series."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
+
+from tests.conftest import ORIGIN, ClientFactory, NodeFactory, require_program, token, ws_url
+
+
+async def _metrics(server: TestServer) -> str:
+    async with aiohttp.ClientSession() as http, http.get(server.make_url("/metrics")) as resp:
+        assert resp.status == 200
+        return await resp.text()
+
+
+def _series(text: str) -> set[str]:
+    return {line.rsplit(" ", 1)[0] for line in text.splitlines() if line and line[0] != "#"}
+
+
+async def _junk_round(server: TestServer, n: int, tag: str) -> None:
+    async def one(i: int) -> None:
+        junk = f"{tag}-{i}"
+        async with ws_connect(ws_url(server), origin=Origin(ORIGIN)) as ws:
+            auth = {"type": "auth", "id": junk, "token": token(sessions=("*",)), "session": junk}
+            await ws.send(json.dumps(auth))
+            try:
+                while True:
+                    await ws.recv()
+            except ConnectionClosed:
+                pass
+
+    for start in range(0, n, 50):
+        await asyncio.gather(*(one(i) for i in range(start, min(n, start + 50))))
+    async with aiohttp.ClientSession() as http:
+        for i in range(n):
+            async with http.get(server.make_url(f"/api/v1/sessions/{tag}-{i}")) as resp:
+                assert resp.status == 404
+
+
+async def test_series_count_does_not_grow_with_thousands_of_junk_values(
+    node: TestServer, connect: ClientFactory
+) -> None:
+    client = await connect(node)
+    for junk in ("{bad", '{"type":"warp","id":"w"}', '{"type":"ping","id":"p","x":1}'):
+        await client.send_raw(junk)
+    await _junk_round(node, 5, "warmup")
+    before = _series(await _metrics(node))
+    for batch in range(0, 300, 9):  # 9 per socket: the 10th bad frame would close it
+        sender = await connect(node)
+        for i in range(batch, batch + 9):
+            await sender.send_raw(json.dumps({"type": f"junk-type-{i}", "id": f"j{i}"}))
+        await sender.request("ping")
+        await sender.close()
+    await _junk_round(node, 1000, "junk")
+    after = _series(await _metrics(node))
+    assert after == before
+    assert not any("junk" in series for series in after)
+
+
+async def test_metrics_pass_promtool_check(node: TestServer, connect: ClientFactory) -> None:
+    promtool = require_program("promtool")
+    await connect(node)
+    text = await _metrics(node)
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=text.encode(), capture_output=True, check=False
+    )
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+    for name in (
+        "podium_signaling_connections",
+        "podium_signaling_joins_total",
+        "podium_presence_online_participants",
+        "podium_signaling_events_delivered_total",
+        "podium_signaling_slow_disconnects_total",
+        "podium_signaling_fanout_latency_seconds_bucket",
+        "podium_event_loop_lag_seconds",
+        "podium_session_state",
+    ):
+        assert name in text, name
+
+
+async def test_metrics_are_refused_to_callers_outside_the_allowed_networks(
+    node_factory: NodeFactory,
+) -> None:
+    closed = await node_factory(metrics_allow=("10.99.0.0/16",), metrics_token="m" * 32)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(closed.make_url("/metrics")) as resp:
+            assert resp.status == 403
+        headers = {"Authorization": "Bearer " + "m" * 32}
+        async with http.get(closed.make_url("/metrics"), headers=headers) as resp:
+            assert resp.status == 200
+            assert "podium_signaling_joins_total" in await resp.text()
