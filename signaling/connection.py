@@ -138,24 +138,34 @@ async def websocket(
     conn: Connection | None = None
     feed: Feed | None = None
     expiry: asyncio.TimerHandle | None = None
+    counted = False
+    auth, conn = await _authenticate(ws, transport, service, codec)
+    if conn is None or auth is None:
+        return ws
     try:
-        auth, conn = await _authenticate(ws, transport, service, codec)
-        if conn is None or auth is None:
-            return ws
         service.connections.add(conn)
         expiry = _close_at_expiry(conn)
-        feed = await _join(conn, auth)
+        feed = await service.hub.attach(conn.session)
+        await service.joined(conn.session, conn.identity)
+        counted = True
+        _gauge(conn).inc()
+        await _catch_up(conn, auth, feed)
         await _serve(conn, codec)
+    except StoreUnavailable:
+        # Only the join can get here: commands answer store outages with a retryable error frame.
+        service.metrics.join("store_unavailable")
+        conn.send(Error(code="store_unavailable", message="the store is unavailable", id=auth.id))
+        await _close(ws, CloseCode.STORE_UNAVAILABLE, "store_unavailable")
     finally:
         if expiry is not None:
             expiry.cancel()
-        if conn is not None:
-            service.connections.discard(conn)
-            if feed is not None:
-                service.hub.remove(feed, conn)
-                _gauge(conn).dec()
-                with contextlib.suppress(SignalingError):
-                    await service.left(conn.session, conn.identity)
+        service.connections.discard(conn)
+        if feed is not None:
+            service.hub.remove(feed, conn)
+        if counted:
+            _gauge(conn).dec()
+            with contextlib.suppress(SignalingError):
+                await service.left(conn.session, conn.identity)
     return ws
 
 
@@ -204,19 +214,10 @@ def _join_code(exc: SignalingError) -> str:
     return exc.code
 
 
-async def _join(conn: Connection, auth: Auth) -> Feed:
-    """Registers presence, then brings the client up to date and attaches it to the fan-out."""
+async def _catch_up(conn: Connection, auth: Auth, feed: Feed) -> None:
+    """Sends the snapshot (or the missed events), then attaches the socket to the fan-out, gap-free."""
     service = conn.service
     session = service.session(conn.session)
-    try:
-        feed = await service.hub.attach(conn.session)
-        await service.joined(conn.session, conn.identity)
-    except StoreUnavailable:
-        service.metrics.join("store_unavailable")
-        conn.send(Error(code="store_unavailable", message="the store is unavailable", id=auth.id))
-        await _close(conn.ws, CloseCode.STORE_UNAVAILABLE, "store_unavailable")
-        raise
-    _gauge(conn).inc()
     floor = -1
     if auth.resume is not None:
         missed = await service.store.missed(
@@ -259,7 +260,6 @@ async def _join(conn: Connection, auth: Auth) -> Feed:
                 conn.write(text_frame(entry.frame))
         floor = max(floor, feed.last_seq if not entries else entries[-1].seq)
     service.hub.add(feed, conn, floor)
-    return feed
 
 
 async def _serve(conn: Connection, codec: Codec) -> None:
