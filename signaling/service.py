@@ -220,7 +220,10 @@ class SignalingService:
 
     async def start(self) -> None:
         """Starts the schedule and maintenance loops."""
-        await self.reap_own()
+        try:
+            await self.reap_own()
+        except Exception:  # a node may start while the store is down; the maintain loop catches up
+            log.warning("could not reap this node's earlier presence", exc_info=True)
         self._loops = [
             asyncio.create_task(self._every(self.limits.tick, self.tick), name="podium-schedule"),
             asyncio.create_task(
