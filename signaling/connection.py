@@ -337,9 +337,7 @@ def _close_at_expiry(conn: Connection) -> asyncio.TimerHandle:
 
     def expire() -> None:
         conn.send(Error(code="token_expired", message="the token has expired"))
-        task = loop.create_task(_close(conn.ws, CloseCode.TOKEN_EXPIRED, "token_expired"))
-        conn.service._tasks.add(task)
-        task.add_done_callback(conn.service._tasks.discard)
+        conn.service.spawn(_close(conn.ws, CloseCode.TOKEN_EXPIRED, "token_expired"))
 
     return loop.call_later(delay, expire)
 

@@ -9,7 +9,14 @@ from typing import Any
 from aiohttp import web
 
 from signaling.connection import websocket
-from signaling.errors import AuthError, Forbidden, GuestAccessClosed, RateLimited, SignalingError
+from signaling.errors import (
+    AuthError,
+    Forbidden,
+    GuestAccessClosed,
+    InvalidMessage,
+    RateLimited,
+    SignalingError,
+)
 from signaling.identity import Identity, Role, mint, verify
 from signaling.keys import join_code_key
 from signaling.lifecycle import State
@@ -239,6 +246,4 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 
 def _bad_request(message: str) -> SignalingError:
-    from signaling.errors import InvalidMessage
-
     return InvalidMessage(message)

@@ -161,7 +161,7 @@ class SignalingService:
 
     def touch_presence(self, session_id: str) -> None:
         """Presence changed: make sure one broadcast, cluster-wide, follows within the window."""
-        self._spawn(self._claim_presence(session_id))
+        self.spawn(self._claim_presence(session_id))
 
     async def _claim_presence(self, session_id: str) -> None:
         window = self.limits.presence_window_ms
@@ -250,12 +250,14 @@ class SignalingService:
                 log.exception("periodic %s failed", work.__name__)
             await asyncio.sleep(period)
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
+    def spawn(self, coro: Awaitable[None]) -> None:
+        """Runs background work the node keeps track of (cancelled when the node stops)."""
+
         async def run() -> None:
             try:
                 await coro
             except SignalingError as exc:
-                log.warning("presence broadcast failed: %s", exc)
+                log.warning("background work failed: %s", exc)
 
         task = asyncio.create_task(run())
         self._tasks.add(task)
