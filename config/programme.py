@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 MAX_SESSION_LENGTH: Final = timedelta(hours=24)
-SLUG: Final = re.compile(r"[a-z0-9-]{1,64}")
+SLUG: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 _EXAMPLE_INSTANT: Final = "2026-06-01T09:00:00+02:00"
 _ORDERS: Final[dict[str, QuestionOrder]] = {order: order for order in get_args(QuestionOrder)}

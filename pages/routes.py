@@ -37,7 +37,12 @@ SECURITY_HEADERS = {
 @web.middleware
 async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
     """Adds the security headers to every HTTP response (not to WebSocket upgrades)."""
-    response: web.StreamResponse = await handler(request)
+    try:
+        response: web.StreamResponse = await handler(request)
+    except web.HTTPException as exc:  # aiohttp's own 404/405/… carry the headers too
+        for name, value in SECURITY_HEADERS.items():
+            exc.headers.setdefault(name, value)
+        raise
     if not response.prepared:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)

@@ -19,8 +19,10 @@ from signaling.errors import (
     AuthError,
     AuthTimeout,
     CloseCode,
+    Draining,
     Forbidden,
     NotAuthenticated,
+    OriginRefused,
     ProtocolError,
     RateLimited,
     SignalingError,
@@ -118,12 +120,9 @@ async def websocket(
     """The ``GET /ws`` handler."""
     if not origin_allowed(request.headers.get("Origin"), origins):
         service.metrics.join("origin_refused")
-        raise web.HTTPForbidden(
-            text='{"code":"origin_refused","message":"this Origin may not connect"}',
-            content_type="application/json",
-        )
+        raise OriginRefused("this Origin may not connect")
     if service.draining:
-        raise web.HTTPServiceUnavailable(headers={"Retry-After": "2"})
+        raise Draining("this node is shutting down; connect again", retry_after=2.0)
     limits = service.limits
     ws = web.WebSocketResponse(
         heartbeat=limits.heartbeat,
@@ -144,12 +143,12 @@ async def websocket(
         return ws
     try:
         service.connections.add(conn)
-        expiry = _close_at_expiry(conn)
         feed = await service.hub.attach(conn.session)
         await service.joined(conn.session, conn.identity)
         counted = True
         _gauge(conn).inc()
         await _catch_up(conn, auth, feed)
+        expiry = _close_at_expiry(conn)  # after the welcome: a token may not expire before it
         await _serve(conn, codec)
     except StoreUnavailable:
         # Only the join can get here: commands answer store outages with a retryable error frame.

@@ -3,7 +3,7 @@
 Tree::
 
     SignalingError                      internal            500
-    ├── ProtocolError                   (frame-level)       400
+    ├── ProtocolError                   bad_request         400
     │   ├── MalformedFrame              malformed_frame
     │   ├── UnknownType                 unknown_type
     │   ├── InvalidMessage              invalid_message
@@ -12,10 +12,12 @@ Tree::
     │   ├── TokenExpired                token_expired       401  closes 4503
     │   └── AuthTimeout                 auth_timeout        401  closes 4501
     ├── Forbidden                       forbidden           403
-    │   └── SessionForbidden            session_forbidden   403  closes 4504
+    │   ├── SessionForbidden            session_forbidden   403  closes 4504
+    │   └── OriginRefused               origin_refused      403  (HTTP, at the upgrade)
     ├── UnknownSession                  unknown_session     404  closes 4505
     ├── InvalidTransition               invalid_transition  409
     ├── RateLimited                     rate_limited        429
+    ├── Draining                        draining            503  retryable (HTTP, at the upgrade)
     ├── GuestAccessClosed               guest_closed        403
     └── StoreUnavailable                store_unavailable   503  retryable
 
@@ -135,6 +137,12 @@ class SessionForbidden(Forbidden):
     close_code = CloseCode.SESSION_FORBIDDEN
 
 
+class OriginRefused(Forbidden):
+    """The WebSocket upgrade came from an Origin not in the allow-list (or with none)."""
+
+    code = "origin_refused"
+
+
 class GuestAccessClosed(Forbidden):
     """The session does not allow guests."""
 
@@ -161,6 +169,14 @@ class RateLimited(SignalingError):
 
     code = "rate_limited"
     http_status = 429
+
+
+class Draining(SignalingError):
+    """The node is shutting down and takes no new connections; another node will."""
+
+    code = "draining"
+    http_status = 503
+    retryable = True
 
 
 class StoreUnavailable(SignalingError):

@@ -62,7 +62,8 @@ class SignalingRoutes:
         self._service: SignalingService | None = None
         self.codec = codec
         self.origins = origins
-        self._guest_bucket = TokenBucket(guest_rate, guest_burst)
+        self._guest_rate = (guest_rate, guest_burst)
+        self._guest_buckets: dict[str, TokenBucket] = {}
 
     def bind(self, service: SignalingService) -> None:
         """Attaches the node's service once the app has started it."""
@@ -147,7 +148,7 @@ class SignalingRoutes:
         session = self.service.session(request.match_info["session"])
         if not session.guest_access:
             raise GuestAccessClosed("this session does not allow guests")
-        wait = self._guest_bucket.take(self.service.clock())
+        wait = self._guest_bucket(request.remote or "").take(self.service.clock())
         if wait:
             raise RateLimited("too many guest joins, try again shortly", retry_after=wait)
         body = await _json_body(request)
@@ -199,6 +200,16 @@ class SignalingRoutes:
         return web.json_response(
             {"token": token, "sessions": list(identity.sessions), "role": identity.role.value}
         )
+
+    def _guest_bucket(self, address: str) -> TokenBucket:
+        # One bucket per client address, so one client cannot use up guest joins for everyone;
+        # the table is bounded (a flood of addresses resets it rather than growing memory).
+        bucket = self._guest_buckets.get(address)
+        if bucket is None:
+            if len(self._guest_buckets) >= 10_000:
+                self._guest_buckets.clear()
+            bucket = self._guest_buckets[address] = TokenBucket(*self._guest_rate)
+        return bucket
 
     def _bearer(self, request: web.Request) -> Identity:
         header = request.headers.get("Authorization", "")

@@ -151,7 +151,7 @@ class SessionStore:
             return await call
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
             self._on_error(operation)
-            raise StoreUnavailable("the store is unavailable, try again") from exc
+            raise StoreUnavailable("the store is unavailable, try again", retry_after=1.0) from exc
 
     async def ping(self) -> bool:
         """True when the store answers."""
