@@ -14,16 +14,22 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from config.appkeys import PROGRAMME, REDIS, REGISTRY, SETTINGS, SIGNALING
+from config.appkeys import PROGRAMME, QNA, REDIS, REGISTRY, SETTINGS, SIGNALING
 from config.embedded import EmbeddedStore
 from config.observability import LoopLag, metrics_handler
 from config.programme import load_programme
 from config.settings import Settings, SettingsError
+from moderation.messages import COMMANDS as QNA_COMMANDS
+from moderation.metrics import QnaMetrics
+from moderation.routes import QnaRoutes
+from moderation.service import QnaLimits, QnaService
+from moderation.store import QuestionStore
+from moderation.text import WordFilter
 from pages.routes import add_page_routes, security_headers
 from signaling.errors import CloseCode
 from signaling.fanout import Hub
 from signaling.identity import TokenKeys
-from signaling.messages import Codec
+from signaling.messages import BASE_COMMANDS, Codec
 from signaling.metrics import SignalingMetrics
 from signaling.presence import PresenceStore
 from signaling.programme import Programme
@@ -76,8 +82,10 @@ def create_app(
     keys = TokenKeys(jwt_secret(settings), settings.jwt_issuer, settings.jwt_audience)
     registry = CollectorRegistry()
     metrics = SignalingMetrics(registry, programme.session_ids)
-    codec = Codec()
+    codec = Codec((*BASE_COMMANDS, *QNA_COMMANDS))
     routes = SignalingRoutes(codec, settings.origins)
+    qna_routes = QnaRoutes()
+    qna_metrics = QnaMetrics(registry, programme.session_ids)
 
     app = web.Application(
         middlewares=[security_headers, errors_middleware], client_max_size=MAX_BODY
@@ -133,8 +141,20 @@ def create_app(
         )
         app[SIGNALING] = service
         routes.bind(service)
+        qna = QnaService(
+            service,
+            QuestionStore(store),
+            qna_metrics,
+            words=WordFilter.of(settings.held_words),
+            limits=QnaLimits(questions_per_window=settings.questions_per_minute, window_ms=60_000),
+            clock=clock,
+        )
+        qna.register()
+        app[QNA] = qna
+        qna_routes.bind(qna)
         await hub.start()
         await service.start()
+        service.spawn(qna.run_metrics())
         try:
             yield
         finally:
@@ -165,6 +185,7 @@ def create_app(
         "/metrics", metrics_handler(registry, settings.metrics_allow, settings.metrics_token)
     )
     routes.add_to(app)
+    qna_routes.add_to(app)
     add_page_routes(app)
     return app
 

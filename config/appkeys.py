@@ -7,6 +7,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from config.settings import Settings
+from moderation.service import QnaService
 from signaling.programme import Programme
 from signaling.service import SignalingService
 
@@ -15,3 +16,4 @@ PROGRAMME = web.AppKey("programme", Programme)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 REDIS = web.AppKey("redis", aioredis.Redis)
 SIGNALING = web.AppKey("signaling", SignalingService)
+QNA = web.AppKey("qna", QnaService)

@@ -45,6 +45,8 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = True
     public_url: str = ""
+    questions_per_minute: int = 5
+    held_words: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

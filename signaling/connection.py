@@ -104,7 +104,7 @@ class Connection:
 
     def visible(self, entry: HistoryEntry) -> bool:
         """Whether a stored event is for this connection's audiences."""
-        return entry.audience in self.audiences
+        return any(part in self.audiences for part in entry.audience.split("|"))
 
 
 def origin_allowed(origin: str | None, allowed: frozenset[str]) -> bool:
@@ -237,6 +237,8 @@ async def _catch_up(conn: Connection, auth: Auth, feed: Feed) -> None:
     if floor < 0:
         snapshot = await service.store.snapshot(conn.session)
         counts = await service.counts(conn.session)
+        # Read after the position: events past it re-apply idempotently (they carry absolute values).
+        parts = {name: await read(conn) for name, read in service.snapshot_parts.items()}
         conn.send(
             Welcome(
                 id=auth.id,
@@ -246,6 +248,7 @@ async def _catch_up(conn: Connection, auth: Auth, feed: Feed) -> None:
                 presence=_presence_dict(counts),
                 epoch=snapshot.epoch,
                 seq=snapshot.seq,
+                parts=parts,
             )
         )
         floor = snapshot.seq

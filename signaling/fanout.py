@@ -216,7 +216,7 @@ class Hub:
         seq_s, audience, ms = header.decode().split(" ")
         seq = int(seq_s)
         if seq == TRANSIENT_SEQ:
-            self._write(feed, feed.sinks.get(audience), text_frame(frame))
+            self._write(feed, _targets(feed, audience), text_frame(frame))
             return
         item = (seq, audience, int(ms), frame)
         if feed.last_seq < 0 or feed.filling:
@@ -231,7 +231,7 @@ class Hub:
     def _deliver(self, feed: Feed, seq: int, audience: str, ms: int, frame: bytes) -> None:
         if seq <= feed.last_seq:
             return
-        self._write(feed, feed.sinks.get(audience), text_frame(frame))
+        self._write(feed, _targets(feed, audience), text_frame(frame))
         feed.last_seq = seq
         if feed.waiting:
             self._promote(feed)
@@ -300,3 +300,13 @@ class Hub:
         for feed in self._feeds.values():
             if feed.last_seq >= 0:
                 self._fill(feed, None)
+
+
+def _targets(feed: Feed, audience: str) -> set[Sink] | None:
+    """The sinks an audience names: one set (``a``, ``s``, ``u:<sub>``) or a union (``s|u:<sub>``)."""
+    if "|" not in audience:
+        return feed.sinks.get(audience)
+    union: set[Sink] = set()
+    for part in audience.split("|"):
+        union |= feed.sinks.get(part, set())
+    return union

@@ -5,6 +5,7 @@ Roles and the sessions a person may join come only from the token, never from wh
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
@@ -14,6 +15,8 @@ import jwt
 from signaling.errors import AuthError, SessionForbidden, TokenExpired
 
 ALGORITHM = "HS256"
+# Subjects become parts of store keys and audiences: no spaces, braces or separators.
+SUBJECT = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 ALL_SESSIONS = "*"
 Mode = Literal["venue", "remote"]
 
@@ -148,8 +151,8 @@ def _identity(claims: dict[str, Any]) -> Identity:
         raise AuthError("the token carries no session list")
     if mode not in ("venue", "remote"):
         raise AuthError("the token's mode must be venue or remote")
-    if not isinstance(sub, str) or not sub or len(sub) > 128:
-        raise AuthError("the token's subject is invalid")
+    if not isinstance(sub, str) or not SUBJECT.fullmatch(sub):
+        raise AuthError("the token's subject must be 1–128 of A–Z a–z 0–9 . _ : @ -")
     if not isinstance(name, str) or len(name) > 100:
         raise AuthError("the token's name is invalid")
     group, country = claims.get("group", ""), claims.get("country", "")

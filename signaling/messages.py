@@ -98,6 +98,7 @@ class Welcome(Message, tag="welcome"):
     presence: dict[str, Any]
     epoch: str
     seq: int
+    parts: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class Resumed(Message, tag="resumed"):

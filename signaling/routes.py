@@ -212,11 +212,20 @@ class SignalingRoutes:
         return bucket
 
     def _bearer(self, request: web.Request) -> Identity:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise AuthError("an Authorization: Bearer token is required")
-        return verify(self.service.token_keys, token.strip(), now=int(self.service.clock()))
+        return bearer_identity(request, self.service)
+
+
+def bearer_identity(request: web.Request, service: SignalingService) -> Identity:
+    """The identity of the request's ``Authorization: Bearer`` token.
+
+    Raises:
+        AuthError: no bearer token, or one that does not verify.
+    """
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise AuthError("an Authorization: Bearer token is required")
+    return verify(service.token_keys, token.strip(), now=int(service.clock()))
 
 
 async def create_join_code(

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("podium.signaling")
 
 Handler = Callable[["Connection", Any], Awaitable[dict[str, Any]]]
+# A part of the welcome snapshot another package adds (the Q&A queue, say), read for one connection.
+SnapshotPart = Callable[["Connection"], Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,7 @@ class SignalingService:
     timing: Timing = field(default_factory=Timing)
     clock: Callable[[], float] = time.time
     handlers: dict[type[Command], Handler] = field(default_factory=dict)
+    snapshot_parts: dict[str, SnapshotPart] = field(default_factory=dict)
     connections: set[Connection] = field(default_factory=set)
     draining: bool = False
     _stopping: bool = False

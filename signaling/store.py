@@ -25,6 +25,17 @@ T = TypeVar("T")
 AUDIENCE_ALL = "a"
 AUDIENCE_STAFF = "s"
 
+
+def audience_of(*parts: str) -> str:
+    """An audience naming several groups (``s|u:<sub>``): staff and one person, say."""
+    return "|".join(dict.fromkeys(parts))
+
+
+def person(sub: str) -> str:
+    """The audience of one person's connections."""
+    return "u:" + sub
+
+
 # Shared by every script that emits an event. Returns {epoch, seq}.
 APPEND_LUA = r"""
 local function podium_append(meta, hist, chan, session_json, body, audience, maxlen, new_epoch)

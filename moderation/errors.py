@@ -1,0 +1,64 @@
+"""The moderation error tree (a branch of signaling's, so connections and routes translate it alike).
+
+Tree::
+
+    ModerationError                 moderation_error     400
+    ├── TextRefused                 text_refused         400   empty, too long, control/bidi/zero-width
+    ├── QnaClosed                   qna_closed           409   Q&A disabled or locked for new questions
+    ├── QuestionNotFound            question_not_found   404   no such question in this session
+    ├── QuestionConflict            question_conflict    409   the question's state does not allow it
+    ├── NotAllowed                  not_allowed          403   the role may not do this
+    └── TooManyQuestions            too_many_questions   429   the per-person rate limit
+"""
+
+from __future__ import annotations
+
+from signaling.errors import SignalingError
+
+
+class ModerationError(SignalingError):
+    """Base of every refusal of a Q&A or floor action."""
+
+    code = "moderation_error"
+    http_status = 400
+
+
+class TextRefused(ModerationError):
+    """The text cannot be accepted as it is (the message says why)."""
+
+    code = "text_refused"
+
+
+class QnaClosed(ModerationError):
+    """The session takes no new questions now."""
+
+    code = "qna_closed"
+    http_status = 409
+
+
+class QuestionNotFound(ModerationError):
+    """No question with that id in this session."""
+
+    code = "question_not_found"
+    http_status = 404
+
+
+class QuestionConflict(ModerationError):
+    """The question's current state does not allow this action (or it changed meanwhile)."""
+
+    code = "question_conflict"
+    http_status = 409
+
+
+class NotAllowed(ModerationError):
+    """The caller's role may not take this action."""
+
+    code = "not_allowed"
+    http_status = 403
+
+
+class TooManyQuestions(ModerationError):
+    """The person asked too often; ``retry_after`` says when they may ask again."""
+
+    code = "too_many_questions"
+    http_status = 429
