@@ -101,9 +101,17 @@ def create_app(
             embedded = EmbeddedStore(settings.data_dir)
             url = await embedded.start()
             log.info("embedded store started", extra={"store_dir": str(embedded.dir)})
-        client = aioredis.Redis.from_url(
-            url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=15
+        # A bounded pool that queues callers rather than failing them: a join storm waits a few
+        # milliseconds for a connection instead of being refused "too many connections".
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=settings.store_connections,
+            timeout=5,
+            socket_timeout=5,
+            socket_connect_timeout=5,
+            health_check_interval=15,
         )
+        client = aioredis.Redis(connection_pool=pool)
         app[REDIS] = client
         try:
             yield

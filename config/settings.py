@@ -46,6 +46,7 @@ class Settings:
     log_json: bool = True
     public_url: str = ""
     questions_per_minute: int = 5
+    store_connections: int = 64
     held_words: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 

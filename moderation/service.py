@@ -287,6 +287,8 @@ class QnaService:
         same_state: bool = True,
     ) -> dict[str, Any]:
         actor = actor_of(conn)
+        if not actor.moderates:  # before any read: a participant learns nothing about the queue
+            raise NotAllowed("only moderators can do this")
         seen: QState | None = None
         for _ in range(RETRIES):
             before = await self.store.get(conn.session, qid)
@@ -347,6 +349,8 @@ class QnaService:
     async def merge(self, conn: Connection, cmd: m.Merge) -> dict[str, Any]:
         """Merges a duplicate into another question: voters united, the asker told."""
         actor = actor_of(conn)
+        if not actor.moderates:
+            raise NotAllowed("only moderators can do this")
         now = self.clock()
         for _ in range(RETRIES):
             source = await self.store.get(conn.session, cmd.source)

@@ -161,3 +161,31 @@ async def test_sigterm_asks_connected_clients_to_reconnect_and_stops_promptly(
     assert closed.reconnect
     assert await asyncio.to_thread(podium.process.wait, 15) == 0
     assert time.monotonic() - started < 12
+
+
+async def test_a_question_acknowledged_to_its_asker_survives_sigkill_of_podium(
+    podium: Podium,
+) -> None:
+    await podium.start()
+    asker = PodiumClient(
+        podium.url.replace("http", "ws") + "/ws",
+        token(sessions=(SESSION,), sub="durable-asker"),
+        SESSION,
+        origin="http://podium.test",
+    )
+    await asker.connect()
+    acked = await asker.request("qa.ask", text="Will the outcome document be public?", lang="en")
+    await asker.close()
+
+    podium.kill(signal.SIGKILL)
+    await podium.start()
+
+    headers = {"Authorization": "Bearer " + token(Role.MODERATOR, (SESSION,), sub="m")}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{podium.url}/api/v1/sessions/{SESSION}/questions", headers=headers) as resp,
+    ):
+        questions = (await resp.json())["questions"]
+    assert [(q["id"], q["text"]) for q in questions] == [
+        (acked["question"]["id"], "Will the outcome document be public?")
+    ]
