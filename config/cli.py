@@ -70,6 +70,17 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=8 * 3600, help="seconds (default 8 h)")
     token.set_defaults(run=_token)
 
+    qa = sub.add_parser("qa", help="the question queue")
+    qsub = qa.add_subparsers(required=True, metavar="ACTION")
+    export = qsub.add_parser("export", help="a session's questions and audit trail")
+    export.add_argument("session")
+    export.add_argument("--format", choices=["json", "csv"], default="json")
+    export.add_argument("--table", choices=["questions", "audit"], default="questions")
+    export.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    export.add_argument("--redis-url")
+    export.add_argument("--data-dir", type=Path)
+    export.set_defaults(run=_qa_export)
+
     programme = sub.add_parser("programme", help="check or import a programme")
     psub = programme.add_subparsers(required=True, metavar="ACTION")
     check = psub.add_parser("check", help="validate a programme TOML file")
@@ -149,6 +160,49 @@ def _token(args: argparse.Namespace) -> int:
     )
     print(mint(keys, identity, now=int(time.time()), ttl=args.ttl))
     return 0
+
+
+def _qa_export(args: argparse.Namespace) -> int:
+    settings = load_settings(overrides={"redis_url": args.redis_url, "data_dir": args.data_dir})
+    text = asyncio.run(_export_text(settings, args.session, args.format, args.table))
+    if text is None:
+        print(f"podium: no session {args.session!r} in {settings.programme}", file=sys.stderr)
+        return 1
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+async def _export_text(settings: Settings, session: str, fmt: str, table: str) -> str | None:
+    import redis.asyncio as aioredis
+
+    from config.embedded import EmbeddedStore
+    from config.programme import load_programme
+    from moderation.routes import export_data, to_csv
+    from moderation.store import QuestionStore
+    from signaling.store import SessionStore
+
+    if load_programme(settings.programme).session(session) is None:
+        return None
+    embedded: EmbeddedStore | None = None
+    url = settings.redis_url
+    if not url:
+        # The node's embedded store, whether the node is running (its socket answers) or not.
+        embedded = EmbeddedStore(settings.data_dir)
+        url = embedded.url if embedded.socket.exists() else await embedded.start()
+    client = aioredis.Redis.from_url(url)
+    try:
+        store = QuestionStore(SessionStore(client, prefix=settings.key_prefix, history_size=1))
+        data = await export_data(store, session)
+    finally:
+        await client.aclose()
+        if embedded is not None and embedded.process is not None:
+            await embedded.stop()
+    if fmt == "json":
+        return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    return to_csv(data, table)
 
 
 def _programme_check(args: argparse.Namespace) -> int:

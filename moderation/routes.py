@@ -13,6 +13,7 @@ from aiohttp import web
 from moderation.errors import NotAllowed
 from moderation.questions import Actor, visible_to
 from moderation.service import QnaService
+from moderation.store import QuestionStore
 from signaling.errors import InvalidMessage
 from signaling.routes import bearer_identity
 
@@ -67,7 +68,7 @@ class QnaRoutes:
         table = request.query.get("table", "questions")
         if fmt not in ("json", "csv") or table not in ("questions", "audit"):
             raise InvalidMessage("format must be json or csv; table must be questions or audit")
-        data = await export_data(self.service, session)
+        data = await export_data(self.service.store, session)
         if fmt == "json":
             return web.json_response(data, dumps=_dumps)
         body = to_csv(data, table)
@@ -79,20 +80,20 @@ class QnaRoutes:
         )
 
 
-async def export_data(service: QnaService, session: str) -> dict[str, Any]:
+async def export_data(store: QuestionStore, session: str) -> dict[str, Any]:
     """The session's questions (with voters) and audit trail, as one document."""
-    questions = await service.store.all(session)
+    questions = await store.all(session)
     rows = []
     for q in questions:
         row = q.staff_view()
         row["decided"] = q.decided
-        row["voters"] = await service.store.voters(session, q.id)
+        row["voters"] = await store.voters(session, q.id)
         rows.append(row)
     return {
         "session": session,
         "exported_at": datetime.now(UTC).isoformat(),
         "questions": rows,
-        "audit": await service.store.audit(session),
+        "audit": await store.audit(session),
     }
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestServer
 
 from config.cli import main
+from config.settings import Settings
 from signaling.identity import Role, TokenKeys, verify
-from tests.conftest import SECRET
+from tests.conftest import SECRET, ClientFactory, token
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -64,3 +67,45 @@ def _now() -> int:
     import time
 
     return int(time.time())
+
+
+PROGRAMME = """
+[event]
+id = "cli-test"
+title = "CLI test"
+timezone = "Europe/Zurich"
+
+[[sessions]]
+id = "plenary"
+title = "Plenary"
+room = "Hall"
+start = 2027-05-24T09:00:00+02:00
+end = 2027-05-24T10:00:00+02:00
+"""
+
+
+async def test_qa_export_command_writes_the_sessions_questions(
+    node: TestServer,
+    connect: ClientFactory,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asker = await connect(node, token(sub="cli-asker"))
+    await asker.request("qa.ask", text="Exported question?", lang="fr")
+    programme = tmp_path / "programme.toml"
+    programme.write_text(PROGRAMME)
+    monkeypatch.setenv("PODIUM_KEY_PREFIX", settings.key_prefix)
+    monkeypatch.setenv("PODIUM_PROGRAMME", str(programme))
+    out = tmp_path / "export.json"
+    argv = ["qa", "export", "plenary", "--redis-url", settings.redis_url, "-o", str(out)]
+    assert await asyncio.to_thread(main, argv) == 0
+    data = json.loads(out.read_text())
+    assert [q["text"] for q in data["questions"]] == ["Exported question?"]
+    assert [a["action"] for a in data["audit"]] == ["ask"]
+    csv_out = tmp_path / "export.csv"
+    argv += ["--format", "csv"]
+    argv[argv.index(str(out))] = str(csv_out)
+    assert await asyncio.to_thread(main, argv) == 0
+    assert "Exported question?" in csv_out.read_text()
+    assert await asyncio.to_thread(main, ["qa", "export", "atlantis"]) == 1
