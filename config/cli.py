@@ -168,11 +168,7 @@ def _qa_export(args: argparse.Namespace) -> int:
     if text is None:
         print(f"podium: no session {args.session!r} in {settings.programme}", file=sys.stderr)
         return 1
-    if args.output:
-        args.output.write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-    return 0
+    return _write_out(text, args.output)
 
 
 async def _export_text(settings: Settings, session: str, fmt: str, table: str) -> str | None:
@@ -230,8 +226,12 @@ def _programme_import(args: argparse.Namespace) -> int:
     except (OSError, ValueError, ScheduleImportError) as exc:
         print(f"podium: {args.schedule}: {exc}", file=sys.stderr)
         return 1
-    if args.output:
-        args.output.write_text(text, encoding="utf-8")
+    return _write_out(text, args.output)
+
+
+def _write_out(text: str, output: Path | None) -> int:
+    if output:
+        output.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
     return 0

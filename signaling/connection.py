@@ -49,7 +49,7 @@ from signaling.messages import (
     encode,
     request_id_of,
 )
-from signaling.presence import Counts
+from signaling.presence import Counts, presence_view
 from signaling.ratelimit import TokenBucket
 from signaling.service import SignalingService, lifecycle_view, session_view
 from signaling.store import AUDIENCE_ALL, AUDIENCE_STAFF, HistoryEntry
@@ -245,7 +245,7 @@ async def _catch_up(conn: Connection, auth: Auth, feed: Feed) -> None:
                 session=session_view(session),
                 you=_you(conn.identity),
                 state=snapshot.lifecycle.state.value,
-                presence=_presence_dict(counts),
+                presence=presence_view(counts),
                 epoch=snapshot.epoch,
                 seq=snapshot.seq,
                 parts=parts,
@@ -367,18 +367,8 @@ def _you(identity: Identity) -> dict[str, Any]:
     }
 
 
-def _presence_dict(counts: Counts) -> dict[str, Any]:
-    return {
-        "online": counts.online,
-        "venue": counts.venue,
-        "remote": counts.remote,
-        "roles": counts.roles,
-        "unique": counts.unique,
-    }
-
-
 def _presence_message(session: str, counts: Counts) -> Message:
-    return Presence(session=session, **_presence_dict(counts))
+    return Presence(session=session, **presence_view(counts))
 
 
 __all__ = ["Connection", "lifecycle_view", "origin_allowed", "websocket"]

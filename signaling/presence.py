@@ -8,6 +8,7 @@ of people online per ``mode|role``, and the set of everyone who ever joined.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -98,6 +99,17 @@ def summarise(counts: dict[str, int], unique: int) -> Counts:
     return Counts(
         online=venue + remote, venue=venue, remote=remote, roles=roles, unique=unique, kinds=counts
     )
+
+
+def presence_view(counts: Counts) -> dict[str, Any]:
+    """Presence figures as clients and the HTTP API show them."""
+    return {
+        "online": counts.online,
+        "venue": counts.venue,
+        "remote": counts.remote,
+        "roles": counts.roles,
+        "unique": counts.unique,
+    }
 
 
 class PresenceStore:

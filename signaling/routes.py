@@ -21,6 +21,7 @@ from signaling.identity import Identity, Role, mint, verify
 from signaling.keys import join_code_key
 from signaling.lifecycle import State
 from signaling.messages import Codec
+from signaling.presence import presence_view
 from signaling.ratelimit import TokenBucket
 from signaling.service import SignalingService, lifecycle_view, session_view
 
@@ -116,13 +117,7 @@ class SignalingRoutes:
             {
                 **session_view(session),
                 **lifecycle_view(lifecycle),
-                "presence": {
-                    "online": counts.online,
-                    "venue": counts.venue,
-                    "remote": counts.remote,
-                    "roles": counts.roles,
-                    "unique": counts.unique,
-                },
+                "presence": presence_view(counts),
             }
         )
 

@@ -27,7 +27,7 @@ from signaling.lifecycle import (
 )
 from signaling.messages import Command, Presence, encode
 from signaling.metrics import MODES, ROLES, SignalingMetrics
-from signaling.presence import Counts, PresenceStore, summarise
+from signaling.presence import Counts, PresenceStore, presence_view, summarise
 from signaling.programme import Programme, Session
 from signaling.store import SessionStore
 
@@ -179,16 +179,7 @@ class SignalingService:
     async def publish_presence(self, session_id: str) -> Counts:
         """Publishes the session's presence to every node (a transient message, not in history)."""
         counts = await self.counts(session_id)
-        frame = encode(
-            Presence(
-                session=session_id,
-                online=counts.online,
-                venue=counts.venue,
-                remote=counts.remote,
-                roles=counts.roles,
-                unique=counts.unique,
-            )
-        )
+        frame = encode(Presence(session=session_id, **presence_view(counts)))
         channel = self.store.keys(session_id).channel
         payload = f"{TRANSIENT_SEQ} a 0\n".encode() + frame
         await self.store.guard("presence", self.store.client.publish(channel, payload))
