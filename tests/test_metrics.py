@@ -97,3 +97,26 @@ async def test_metrics_are_refused_to_callers_outside_the_allowed_networks(
         async with http.get(closed.make_url("/metrics"), headers=headers) as resp:
             assert resp.status == 200
             assert "podium_signaling_joins_total" in await resp.text()
+
+
+async def test_qa_metrics_count_questions_by_state_votes_and_actions(
+    node: TestServer, connect: ClientFactory
+) -> None:
+    from config.appkeys import QNA
+    from signaling.identity import Role
+    from tests.conftest import app_of
+
+    asker = await connect(node, token(sub="asker"))
+    moderator = await connect(node, token(Role.MODERATOR, sub="mod"))
+    first = (await asker.request("qa.ask", text="First?", lang="en"))["question"]["id"]
+    await asker.request("qa.ask", text="Second?", lang="en")
+    await moderator.request("qa.approve", question=first)
+    await asker.request("qa.vote", question=first)
+    await app_of(node)[QNA].refresh_metrics()
+    text = await _metrics(node)
+    assert 'podium_qa_questions{session="plenary",state="approved"} 1.0' in text
+    assert 'podium_qa_questions{session="plenary",state="pending"} 1.0' in text
+    assert 'podium_qa_queue_depth{session="plenary"} 1.0' in text
+    assert 'podium_qa_votes_total{session="plenary"} 1.0' in text
+    assert 'podium_qa_moderator_actions_total{action="approve"} 1.0' in text
+    assert "podium_qa_decision_seconds_count 1.0" in text
