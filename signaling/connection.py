@@ -49,7 +49,7 @@ from signaling.messages import (
     encode,
     request_id_of,
 )
-from signaling.presence import Counts, presence_view
+from signaling.presence import Counts, presence_view, summarise
 from signaling.ratelimit import TokenBucket
 from signaling.service import SignalingService, lifecycle_view, session_view
 from signaling.store import AUDIENCE_ALL, AUDIENCE_STAFF, HistoryEntry
@@ -236,7 +236,7 @@ async def _catch_up(conn: Connection, auth: Auth, feed: Feed) -> None:
             service.metrics.join("resync")
     if floor < 0:
         snapshot = await service.store.snapshot(conn.session)
-        counts = await service.counts(conn.session)
+        counts = summarise(snapshot.counts, snapshot.unique)
         # Read after the position: events past it re-apply idempotently (they carry absolute values).
         parts = {name: await read(conn) for name, read in service.snapshot_parts.items()}
         conn.send(

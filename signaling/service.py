@@ -78,6 +78,7 @@ class SignalingService:
     connections: set[Connection] = field(default_factory=set)
     draining: bool = False
     _stopping: bool = False
+    _presence_quiet: dict[str, float] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _loops: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -163,7 +164,14 @@ class SignalingService:
         return summarise({key.decode(): int(v) for key, v in flat.items()}, int(unique))
 
     def touch_presence(self, session_id: str) -> None:
-        """Presence changed: make sure one broadcast, cluster-wide, follows within the window."""
+        """Presence changed: make sure one broadcast, cluster-wide, follows within the window.
+
+        A node asks the store for the claim at most once a window per session: while it holds the
+        claim, or another node does, the broadcast already scheduled will carry this change too.
+        """
+        if self.clock() < self._presence_quiet.get(session_id, 0.0):
+            return
+        self._presence_quiet[session_id] = self.clock() + self.limits.presence_window_ms / 1000
         self.spawn(self._claim_presence(session_id))
 
     async def _claim_presence(self, session_id: str) -> None:
@@ -171,7 +179,13 @@ class SignalingService:
         if not await self.store.guard(
             "presence", self.presence.claim_broadcast(session_id, window)
         ):
-            return
+            # Another node's broadcast may have read the counts just before this change: claim
+            # once more when its window ends, so the change is never left unannounced.
+            await asyncio.sleep(window / 1000)
+            if not await self.store.guard(
+                "presence", self.presence.claim_broadcast(session_id, window)
+            ):
+                return
         # Broadcast at the end of the window so it carries every change made during it.
         await asyncio.sleep(window / 1000 + 0.02)
         await self.publish_presence(session_id)
