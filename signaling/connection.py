@@ -107,18 +107,20 @@ class Connection:
         return any(part in self.audiences for part in entry.audience.split("|"))
 
 
-def origin_allowed(origin: str | None, allowed: frozenset[str]) -> bool:
-    """True when the upgrade's Origin is in the allow-list (``*`` allows any present Origin)."""
+def origin_allowed(origin: str | None, allowed: frozenset[str], own: str = "") -> bool:
+    """True when the upgrade's Origin is the node's own, or in the allow-list (``*``: any)."""
     if not origin:
         return False
-    return "*" in allowed or origin.rstrip("/") in allowed
+    origin = origin.rstrip("/")
+    return "*" in allowed or origin in allowed or origin == own
 
 
 async def websocket(
     request: web.Request, service: SignalingService, codec: Codec, origins: frozenset[str]
 ) -> web.StreamResponse:
     """The ``GET /ws`` handler."""
-    if not origin_allowed(request.headers.get("Origin"), origins):
+    own = f"{request.scheme}://{request.host}"
+    if not origin_allowed(request.headers.get("Origin"), origins, own):
         service.metrics.join("origin_refused")
         raise OriginRefused("this Origin may not connect")
     if service.draining:
