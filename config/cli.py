@@ -20,15 +20,17 @@ from config.settings import Settings, SettingsError, load_settings
 from signaling.identity import ALL_SESSIONS, Identity, Role, TokenKeys, mint
 from signaling.routes import create_join_code
 
-DEMO_ROLES: tuple[tuple[str, Role, str], ...] = (
-    ("participant (remote)", Role.PARTICIPANT, "remote"),
-    ("participant (in the room)", Role.PARTICIPANT, "venue"),
-    ("speaker", Role.SPEAKER, "remote"),
-    ("moderator", Role.MODERATOR, "venue"),
-    ("room display", Role.DISPLAY, "venue"),
-    ("production desk", Role.PRODUCTION, "venue"),
-    ("interpreter (fr)", Role.INTERPRETER, "venue"),
-    ("operator", Role.OPERATOR, "remote"),
+# (label, role, mode, page under /s/<session>): pages that do not exist yet fall back to the
+# participant page, which shows the person's role.
+DEMO_ROLES: tuple[tuple[str, Role, str, str], ...] = (
+    ("participant (remote)", Role.PARTICIPANT, "remote", ""),
+    ("participant (in the room)", Role.PARTICIPANT, "venue", ""),
+    ("speaker", Role.SPEAKER, "remote", ""),
+    ("moderator", Role.MODERATOR, "venue", "/moderate"),
+    ("room display", Role.DISPLAY, "venue", "/display"),
+    ("production desk", Role.PRODUCTION, "venue", ""),
+    ("interpreter (fr)", Role.INTERPRETER, "venue", ""),
+    ("operator", Role.OPERATOR, "remote", ""),
 )
 
 
@@ -131,7 +133,7 @@ async def _print_demo_links(app: web.Application) -> None:
     session = programme.sessions[0]
     lines = [f"podium demo: {programme.event.title}", f"  {settings.base_url}/", ""]
     lines.append(f"Join links for '{session.title}' (live now):")
-    for label, role, mode in DEMO_ROLES:
+    for label, role, mode, page in DEMO_ROLES:
         identity = Identity(
             sub=f"demo-{role.value}-{mode}",
             name=f"Demo {label}",
@@ -142,7 +144,7 @@ async def _print_demo_links(app: web.Application) -> None:
             country="CH",
         )
         code = await create_join_code(service, identity, ttl=8 * 3600, code_ttl=7 * 86400)
-        lines.append(f"  {label:<28} {settings.base_url}/s/{session.id}#code={code}")
+        lines.append(f"  {label:<28} {settings.base_url}/s/{session.id}{page}#code={code}")
     print("\n".join(lines), flush=True)
 
 
