@@ -16,7 +16,6 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from signaling.errors import (
-    AuthError,
     AuthTimeout,
     CloseCode,
     Draining,
@@ -198,21 +197,13 @@ async def _authenticate(
         service.session(command.session)
         identity.check_session(command.session)
     except SignalingError as exc:
-        service.metrics.join(
-            exc.code if isinstance(exc, AuthError | Forbidden) else _join_code(exc)
-        )
+        service.metrics.join("bad_request" if isinstance(exc, ProtocolError) else exc.code)
         rid = request_id_of(raw) if raw is not None else None
         await ws.send_str(encode(Error(code=exc.code, message=exc.message, id=rid)).decode())
         code = exc.close_code or CloseCode.PROTOCOL_VIOLATION
         await _close(ws, code, exc.code)
         return None, None
     return command, Connection(ws, transport, identity, command.session, service)
-
-
-def _join_code(exc: SignalingError) -> str:
-    if isinstance(exc, ProtocolError):
-        return "bad_request"
-    return exc.code
 
 
 async def _catch_up(conn: Connection, auth: Auth, feed: Feed) -> None:
