@@ -60,4 +60,6 @@ def add_page_routes(app: web.Application) -> None:
     """Registers the pages and their static assets."""
     app.router.add_get("/", _page("index.html"))
     app.router.add_get("/s/{session}", _page("participant.html"))
+    app.router.add_get("/s/{session}/moderate", _page("moderate.html"))
+    app.router.add_get("/s/{session}/display", _page("display.html"))
     app.router.add_static("/static/", STATIC, show_index=False, append_version=False)

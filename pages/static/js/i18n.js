@@ -4,6 +4,8 @@
 // then English. Choosing one sets <html lang> and dir (right-to-left for Arabic); markup names its
 // strings with data-i18n="key" (text) and data-i18n-attr="attribute:key" (attributes).
 
+import { QNA_STRINGS } from './strings-qna.js';
+
 export const LANGUAGES = ['ar', 'zh', 'en', 'fr', 'ru', 'es'];
 const RTL = new Set(['ar']);
 const FALLBACK = 'en';
@@ -68,7 +70,6 @@ const STRINGS = {
     'guest.closed': 'Guests can no longer join this session.',
     'guest.open': 'Open to guests',
     'qna.title': 'Questions',
-    'qna.soon': 'Questions to the panel will appear here.',
     'index.error': 'The programme could not be loaded.',
     'index.empty': 'No sessions yet.',
   },
@@ -121,7 +122,6 @@ const STRINGS = {
     'guest.closed': 'Les invités ne peuvent plus rejoindre cette séance.',
     'guest.open': 'Ouverte aux invités',
     'qna.title': 'Questions',
-    'qna.soon': 'Les questions au panel apparaîtront ici.',
     'index.error': 'Le programme n’a pas pu être chargé.',
     'index.empty': 'Aucune séance pour l’instant.',
   },
@@ -175,7 +175,6 @@ const STRINGS = {
     'guest.closed': 'Los invitados ya no pueden unirse a esta sesión.',
     'guest.open': 'Abierta a invitados',
     'qna.title': 'Preguntas',
-    'qna.soon': 'Las preguntas al panel aparecerán aquí.',
     'index.error': 'No se pudo cargar el programa.',
     'index.empty': 'Todavía no hay sesiones.',
   },
@@ -228,7 +227,6 @@ const STRINGS = {
     'guest.closed': 'Гости больше не могут присоединиться к этому заседанию.',
     'guest.open': 'Открыто для гостей',
     'qna.title': 'Вопросы',
-    'qna.soon': 'Здесь появятся вопросы к выступающим.',
     'index.error': 'Не удалось загрузить программу.',
     'index.empty': 'Заседаний пока нет.',
   },
@@ -279,7 +277,6 @@ const STRINGS = {
     'guest.closed': '访客已无法加入本场会议。',
     'guest.open': '欢迎访客',
     'qna.title': '提问',
-    'qna.soon': '向嘉宾提出的问题将显示在这里。',
     'index.error': '无法加载日程。',
     'index.empty': '暂无会议。',
   },
@@ -331,11 +328,12 @@ const STRINGS = {
     'guest.closed': 'لم يعد بإمكان الضيوف الانضمام إلى هذه الجلسة.',
     'guest.open': 'مفتوحة للضيوف',
     'qna.title': 'الأسئلة',
-    'qna.soon': 'ستظهر هنا الأسئلة الموجهة إلى المتحدثين.',
     'index.error': 'تعذّر تحميل البرنامج.',
     'index.empty': 'لا توجد جلسات بعد.',
   },
 };
+
+for (const [lang, table] of Object.entries(QNA_STRINGS)) Object.assign(STRINGS[lang], table);
 
 let current = FALLBACK;
 let locale = FALLBACK;
@@ -480,6 +478,13 @@ export function formatRange(start, end) {
   return typeof format.formatRange === 'function'
     ? format.formatRange(a, b)
     : `${format.format(a)} – ${format.format(b)}`;
+}
+
+/** A time of day (hours and minutes) in the viewer's locale and time zone. */
+export function formatTime(date) {
+  const d = new Date(date);
+  if (Number.isNaN(d.getTime())) return '';
+  return new Intl.DateTimeFormat(locale, { hour: 'numeric', minute: '2-digit' }).format(d);
 }
 
 /** A day heading (for grouping a programme by day). */

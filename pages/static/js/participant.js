@@ -1,8 +1,6 @@
-// The participant page: join a session from a link (or as a guest) and follow it live.
+// The participant page: join a session from a link (or as a guest), follow it live, ask and vote.
 //
-// The link is /s/<session>#code=<join code>. The code lives only in the fragment, which never
-// reaches a server log; the page trades it for a token (POST /api/v1/join), keeps the token in
-// sessionStorage for this tab only, and takes the fragment out of the address bar at once.
+// The link is /s/<session>#code=<join code> (see join.js for how the code becomes a token).
 
 import { PodiumConnection } from './connection.js';
 import {
@@ -15,9 +13,17 @@ import {
   t,
   tNodes,
 } from './i18n.js';
-
-const SESSION_ID = /^[a-z0-9][a-z0-9-]{0,63}$/;
-const HTTP_TIMEOUT = 10000;
+import {
+  SESSION_ID,
+  TOKEN_REFUSALS,
+  http,
+  loadSession,
+  redeem,
+  sessionIdFromPath,
+  takeCode,
+  tokenStore,
+} from './join.js';
+import { QnaPanel } from './qa.js';
 
 const $ = (id) => document.getElementById(id);
 const el = {
@@ -44,7 +50,7 @@ const el = {
 
 // What the page knows; render() draws it in the current language, so a language switch is a redraw.
 const view = {
-  sessionId: decodeURIComponent(window.location.pathname.split('/')[2] || ''),
+  sessionId: sessionIdFromPath(),
   session: null,
   state: null,
   presence: null,
@@ -54,60 +60,8 @@ const view = {
   guestForm: false,
 };
 let connection = null;
-
-const tokenKey = () => `podium.token.${view.sessionId}`;
-
-function storedToken() {
-  try {
-    return window.sessionStorage.getItem(tokenKey());
-  } catch (err) {
-    return null;
-  }
-}
-
-function storeToken(token) {
-  try {
-    if (token) window.sessionStorage.setItem(tokenKey(), token);
-    else window.sessionStorage.removeItem(tokenKey());
-  } catch (err) {
-    // Without storage the token lives in this page only; a reload asks again.
-  }
-}
-
-/** Reads the join code from the fragment and removes the fragment from the address and history. */
-function takeCode() {
-  const fragment = new URLSearchParams(window.location.hash.slice(1));
-  const code = fragment.get('code');
-  if (code !== null) {
-    const { pathname, search } = window.location;
-    window.history.replaceState(window.history.state, '', pathname + search);
-  }
-  return code;
-}
-
-async function http(method, path, body) {
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), HTTP_TIMEOUT);
-  try {
-    const response = await fetch(path, {
-      method,
-      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: 'omit',
-      cache: 'no-store',
-      signal: abort.signal,
-    });
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (err) {
-      data = null;
-    }
-    return { status: response.status, data };
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const tokens = tokenStore(`podium.token.${view.sessionId}`);
+const qna = new QnaPanel(el.qna);
 
 // ---- rendering ----------------------------------------------------------------------------------
 
@@ -190,25 +144,6 @@ function clearNotice() {
 
 // ---- the join flow ------------------------------------------------------------------------------
 
-async function loadSession() {
-  const { status, data } = await http('GET', `/api/v1/sessions/${encodeURIComponent(view.sessionId)}`);
-  if (status === 404) return null;
-  if (status !== 200 || !data) throw new Error(`session lookup answered ${status}`);
-  return data;
-}
-
-async function redeem(code) {
-  const { status, data } = await http('POST', '/api/v1/join', { code });
-  if (status === 200 && data && data.token) {
-    const sessions = data.sessions || [];
-    if (!sessions.includes(view.sessionId) && !sessions.includes('*')) return { error: 'join.wrong_session' };
-    return { token: data.token };
-  }
-  if (status === 429) return { error: 'join.rate_limited' };
-  if (status >= 500) throw new Error(`join answered ${status}`);
-  return { error: 'join.bad_code' };
-}
-
 function offerGuestJoin() {
   const allowed = Boolean(view.session && view.session.guest_access);
   view.guestForm = allowed;
@@ -223,7 +158,7 @@ async function start(code) {
     return;
   }
   try {
-    const session = await loadSession();
+    const session = await loadSession(view.sessionId);
     if (session === null) {
       notify('join.unknown_session');
       return;
@@ -233,9 +168,9 @@ async function start(code) {
     render();
     let token = null;
     if (code) {
-      const result = await redeem(code);
+      const result = await redeem(code, view.sessionId);
       if (result.token) {
-        storeToken(result.token);
+        tokens.set(result.token);
         token = result.token;
       } else {
         notify(result.error);
@@ -243,7 +178,7 @@ async function start(code) {
         return;
       }
     } else {
-      token = storedToken();
+      token = tokens.get();
     }
     if (token) {
       connect(token);
@@ -260,6 +195,7 @@ function connect(token) {
   view.guestForm = false;
   const conn = new PodiumConnection({ session: view.sessionId, token });
   connection = conn;
+  qna.attach(conn);
   conn.addEventListener('status', (e) => {
     view.status = e.detail.status;
     renderStatus();
@@ -272,12 +208,15 @@ function connect(token) {
     view.you = m.you;
     view.notice = null;
     render();
+    qna.welcome(m);
   });
   conn.addEventListener('event', (e) => {
     const event = e.detail.event;
     if (event.name === 'session.state' && event.data && event.data.state) {
       view.state = event.data.state;
       renderState();
+    } else {
+      qna.event(event);
     }
   });
   conn.addEventListener('presence', (e) => {
@@ -293,8 +232,8 @@ function refused(error, token) {
   connection = null;
   view.presence = null;
   const code = (error && error.code) || 'closed';
-  if (code === 'token_expired' || code === 'unauthorized' || code === 'session_forbidden') {
-    storeToken(null);
+  if (TOKEN_REFUSALS.has(code)) {
+    tokens.set(null);
     view.you = null;
     render();
     notify(code === 'session_forbidden' ? 'join.wrong_session' : 'join.expired');
@@ -327,7 +266,7 @@ async function joinAsGuest(event) {
     const path = `/api/v1/sessions/${encodeURIComponent(view.sessionId)}/guest`;
     const { status, data } = await http('POST', path, { name, mode });
     if (status === 200 && data && data.token) {
-      storeToken(data.token);
+      tokens.set(data.token);
       clearNotice();
       connect(data.token);
       el.title.focus(); // the form is gone; take the keyboard to what replaced it

@@ -1,0 +1,130 @@
+// The room display: a read-only screen for the room, in large type. It shows the session, its
+// state, the question the moderators put on screen (in its own script and direction) with its
+// votes, and where to join. It never sends anything but its join.
+//
+// The link is /s/<session>/display#code=<join code> (a token with the role `display`).
+
+import { PodiumConnection } from './connection.js';
+import { initLanguage, onLanguageChange, t } from './i18n.js';
+import { setText } from './dom.js';
+import { refusal, sessionAndToken, sessionIdFromPath, takeCode, tokenStore } from './join.js';
+import { QnaBoard, fillQuestionText, votesText } from './qa-board.js';
+import { fillByline } from './qa.js';
+
+const $ = (id) => document.getElementById(id);
+const el = {
+  title: $('session-title'),
+  state: $('session-state'),
+  connection: $('connection-status'),
+  notice: $('notice'),
+  noticeText: $('notice-text'),
+  retry: $('notice-retry'),
+  pinned: $('pinned'),
+  pinnedText: $('pinned-text'),
+  pinnedAuthor: $('pinned-author'),
+  pinnedVotes: $('pinned-votes'),
+  pinnedNone: $('pinned-none'),
+  joinUrl: $('join-url'),
+  language: $('language'),
+};
+
+const view = {
+  sessionId: sessionIdFromPath(),
+  session: null,
+  state: null,
+  status: 'idle',
+  notice: null,
+};
+const board = new QnaBoard();
+const tokens = tokenStore(`podium.token.${view.sessionId}.display`);
+let connection = null;
+
+function render() {
+  if (view.session) {
+    delete el.title.dataset.i18n;
+    setText(el.title, view.session.title);
+    document.title = `${view.session.title} — podium`;
+  }
+  el.state.dataset.state = view.state || '';
+  setText(el.state, view.state ? t(`state.${view.state}`) : '—');
+  el.connection.dataset.status = view.status;
+  setText(el.connection, t(`status.${view.status}`));
+  el.notice.hidden = !view.notice;
+  if (view.notice) setText(el.noticeText, t(view.notice.key, view.notice.params || {}));
+  el.retry.hidden = !(view.notice && view.notice.retry);
+  setText(el.joinUrl, `${window.location.origin}/s/${encodeURIComponent(view.sessionId)}`);
+
+  const q = board.pinnedQuestion();
+  el.pinned.hidden = !q;
+  el.pinnedNone.hidden = Boolean(q);
+  if (!q) return;
+  fillQuestionText(el.pinnedText, q);
+  fillByline(el.pinnedAuthor, q);
+  setText(el.pinnedVotes, votesText(q.votes));
+}
+
+function notify(key, options = {}) {
+  view.notice = { key, ...options };
+  render();
+}
+
+async function start(code) {
+  view.notice = null;
+  try {
+    const { session, token, error } = await sessionAndToken(view.sessionId, tokens, code);
+    if (session) {
+      view.session = session;
+      view.state = session.state;
+    }
+    if (error) notify(error);
+    else if (token) connect(token);
+    else notify('display.need_link');
+  } catch (err) {
+    notify('join.network', { retry: () => start(code) });
+  }
+}
+
+function connect(token) {
+  if (connection) connection.stop();
+  const conn = new PodiumConnection({ session: view.sessionId, token });
+  connection = conn;
+  conn.addEventListener('status', (e) => {
+    view.status = e.detail.status;
+    render();
+  });
+  conn.addEventListener('welcome', (e) => {
+    const m = e.detail.message;
+    view.session = { ...view.session, ...m.session };
+    view.state = m.state;
+    view.notice = null;
+    board.reset(m);
+    render();
+  });
+  conn.addEventListener('event', (e) => {
+    const event = e.detail.event;
+    if (event.name === 'session.state' && event.data && event.data.state) {
+      view.state = event.data.state;
+      render();
+    } else if (board.apply(event)) {
+      render();
+    }
+  });
+  conn.addEventListener('closed', (e) => {
+    connection = null;
+    const { key, params, spent, retry } = refusal(e.detail.error);
+    if (spent) tokens.set(null);
+    notify(key, { params, retry: retry ? () => connect(token) : null });
+  });
+  conn.start();
+}
+
+initLanguage(el.language);
+onLanguageChange(render);
+el.retry.addEventListener('click', () => {
+  const retry = view.notice && view.notice.retry;
+  view.notice = null;
+  render();
+  if (retry) retry();
+});
+render();
+start(takeCode());
