@@ -113,7 +113,12 @@ class Question:
 
     def author_view(self) -> dict[str, Any]:
         """What the asker sees of their own question: its fate and the reason for it."""
-        return {**self.public_view(), "author_name": self.author_name, "reason": self.reason}
+        return {
+            **self.public_view(),
+            "author_name": self.author_name,
+            "reason": self.reason,
+            "mine": True,
+        }
 
 
 def ask(
@@ -225,6 +230,8 @@ def reply(q: Question, actor: Actor, text: str) -> Question:
     """A moderator's written answer, shown with the question."""
     _moderator(actor)
     _from(q, frozenset(QState) - {QState.ARCHIVED}, "reply to")
+    if not text.strip():
+        return replace(q, reply="")  # an empty reply takes the written answer back
     return replace(q, reply=clean(text, max_chars=MAX_REPLY))
 
 

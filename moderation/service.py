@@ -300,6 +300,7 @@ class QnaService:
             audit = self._audit(actor, action, qid, detail)
             events = question_events(after, before)
             if await self.store.update(conn.session, before, after, audit, events) is not None:
+                await self._off_screen_unless_public(conn.session, actor, after)
                 self.metrics.action(action)
                 if before.state is QState.PENDING and after.state is not QState.PENDING:
                     self.metrics.decision.observe(max(0.0, after.decided - before.created))
@@ -365,10 +366,19 @@ class QnaService:
             audit = self._audit(actor, "merge", source.id, {"into": target.id})
             votes = await self.store.merge(conn.session, source, merged, target, audit, events)
             if votes is not None:
+                await self._off_screen_unless_public(conn.session, actor, merged)
                 self.metrics.action("merge")
                 await self.flush_votes(conn.session)
                 return {"source": source.id, "target": target.id, "votes": votes}
         raise QuestionConflict("the questions kept changing; try again")
+
+    async def _off_screen_unless_public(self, session: str, actor: Actor, q: Question) -> None:
+        # A question that leaves the public lanes cannot stay on the room's screen.
+        if q.state in PUBLIC:
+            return
+        event: Event = (AUDIENCE_ALL, "qa.pinned", {"question": None})
+        if await self.store.unpin_if(session, q.id, self._audit(actor, "unpin", q.id, {}), [event]):
+            self.metrics.action("unpin")
 
     def _audit(self, actor: Actor, action: str, qid: str, detail: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -148,6 +148,17 @@ return {1, emit(8)}
 """
 )
 
+# KEYS: meta hist chan settings audit; ARGV: session_json maxlen epoch qid audit_json nevents a b ...
+_UNPIN_IF = (
+    _COMMON
+    + r"""
+if redis.call('HGET', KEYS[4], 'pinned') ~= ARGV[4] then return {0, 0} end
+redis.call('HSET', KEYS[4], 'pinned', '')
+redis.call('XADD', KEYS[5], '*', 'e', ARGV[5])
+return {1, emit(6)}
+"""
+)
+
 Event = tuple[str, str, dict[str, Any]]  # (audience, name, data)
 
 
@@ -170,6 +181,7 @@ class QuestionStore:
         self._merge = client.register_script(_MERGE)
         self._vote = client.register_script(_VOTE)
         self._setting = client.register_script(_SETTING)
+        self._unpin_if = client.register_script(_UNPIN_IF)
 
     def keys(self, session: str) -> QaKeys:
         """The Q&A keys of a session."""
@@ -273,6 +285,16 @@ class QuestionStore:
         if status == -2:
             raise QuestionConflict("only approved or answered questions go on screen")
         return int(value_)
+
+    async def unpin_if(
+        self, session: str, qid: str, audit: dict[str, Any], events: Sequence[Event]
+    ) -> bool:
+        """Takes ``qid`` off screen if it is the pinned question; True when it was."""
+        q = self.keys(session)
+        keys = [*self._base_keys(session), q.settings, q.audit]
+        args = [*self._head(session), qid, _json(audit), *_events(events)]
+        status, _ = await self.sessions.guard("append", self._unpin_if(keys=keys, args=args))
+        return int(status) == 1
 
     async def get(self, session: str, qid: str) -> Question:
         """One question as stored.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 UN_LANGUAGES: tuple[str, ...] = ("ar", "zh", "en", "fr", "ru", "es")
@@ -61,7 +61,13 @@ class Session:
 
     def shifted(self, delta: timedelta) -> Session:
         """Returns the same session moved in time by ``delta`` (used by the demo)."""
-        return replace(self, start=self.start + delta, end=self.end + delta)
+
+        # Shift the instant, not the wall clock: across a daylight-saving change, adding a
+        # timedelta to a zoned datetime would move the session by an hour too many or too few.
+        def move(moment: datetime) -> datetime:
+            return (moment.astimezone(UTC) + delta).astimezone(moment.tzinfo)
+
+        return replace(self, start=move(self.start), end=move(self.end))
 
 
 @dataclass(frozen=True, slots=True)

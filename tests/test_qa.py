@@ -312,3 +312,24 @@ async def test_export_holds_the_question_its_votes_and_every_action_with_actor_a
     assert edit["detail"]["original"] == "How is this funded?"
     assert all(a["at"] > 0 and a["name"] for a in data["audit"])
     assert [r["action"] for r in rows if r["question"] in (qid, "")] == actions
+
+
+async def test_a_pinned_question_that_is_rejected_leaves_the_screen(
+    node: TestServer, connect: ClientFactory
+) -> None:
+    qid, moderator = await _approved(node, connect)
+    display = await connect(node, token(Role.DISPLAY, sub="screen"))
+    await moderator.request("qa.pin", question=qid)
+    assert (await _events(display, "qa.pinned"))["data"]["question"] == qid
+    await moderator.request("qa.reject", question=qid, reason="Off topic after all")
+    assert (await _events(display, "qa.pinned"))["data"]["question"] is None
+    assert (await app_of(node)[QNA].store.settings("plenary")).pinned == ""
+
+
+async def test_a_moderator_can_take_a_written_reply_back(
+    node: TestServer, connect: ClientFactory
+) -> None:
+    qid, moderator = await _approved(node, connect)
+    await moderator.request("qa.reply", question=qid, text="See annex 2")
+    result = await moderator.request("qa.reply", question=qid, text="")
+    assert result["question"]["reply"] == ""

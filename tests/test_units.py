@@ -131,3 +131,18 @@ def test_unknown_keys_in_the_settings_file_are_refused(tmp_path: Path) -> None:
 
 def test_default_settings_allow_the_nodes_own_origin() -> None:
     assert "http://127.0.0.1:8080" in Settings().origins
+
+
+def test_shifting_a_session_across_a_clock_change_keeps_its_instant_and_length() -> None:
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from signaling.programme import Session
+
+    zurich = ZoneInfo("Europe/Zurich")
+    summer = datetime(2027, 5, 24, 9, 0, tzinfo=zurich)
+    session = Session("s", "S", "R", "T", summer, summer + timedelta(hours=1))
+    moved = session.shifted(timedelta(days=180))
+    assert moved.start.astimezone(UTC) - session.start.astimezone(UTC) == timedelta(days=180)
+    assert moved.start.astimezone(zurich).hour == 8  # winter time: same instant + 180 days
+    assert moved.end - moved.start == timedelta(hours=1)
