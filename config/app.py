@@ -111,7 +111,8 @@ def create_app(
             socket_connect_timeout=5,
             health_check_interval=15,
         )
-        client = aioredis.Redis(connection_pool=pool)
+        # The client owns the pool: closing the client closes every connection of it.
+        client = aioredis.Redis.from_pool(pool)
         app[REDIS] = client
         try:
             yield
