@@ -8,8 +8,9 @@ import json
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -18,7 +19,17 @@ from config.appkeys import PROGRAMME, SIGNALING
 from config.observability import configure_logging
 from config.settings import Settings, SettingsError, load_settings
 from signaling.identity import ALL_SESSIONS, Identity, Role, TokenKeys, mint
-from signaling.routes import create_join_code
+from signaling.routes import create_join_code, store_join_code
+from signaling.store import SessionStore
+
+T = TypeVar("T")
+
+# The page each role's link opens (under /s/<session>); the rest open the participant page.
+PAGES: dict[Role, str] = {
+    Role.MODERATOR: "/moderate",
+    Role.DISPLAY: "/display",
+    Role.PRODUCTION: "/desk",
+}
 
 # (label, role, mode, page under /s/<session>): pages that do not exist yet fall back to the
 # participant page, which shows the person's role.
@@ -60,17 +71,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     token = sub.add_parser("token", help="mint a join token")
-    token.add_argument("--role", required=True, choices=[r.value for r in Role])
-    token.add_argument(
-        "--session", action="append", required=True, help="a session id (repeat), or '*'"
-    )
-    token.add_argument("--name", required=True)
-    token.add_argument("--mode", choices=["venue", "remote"], default="remote")
-    token.add_argument("--group", default="")
-    token.add_argument("--country", default="")
-    token.add_argument("--sub", help="the person's stable id (default: a new uuid)")
-    token.add_argument("--ttl", type=int, default=8 * 3600, help="seconds (default 8 h)")
+    _identity_arguments(token)
     token.set_defaults(run=_token)
+
+    link = sub.add_parser(
+        "link", help="make a join link (a code in the store, traded for a token by the page)"
+    )
+    _identity_arguments(link)
+    link.add_argument(
+        "--valid", type=float, default=1.0, help="days the link can be used (default 1)"
+    )
+    link.add_argument("--redis-url")
+    link.add_argument("--data-dir", type=Path)
+    link.set_defaults(run=_link)
 
     qa = sub.add_parser("qa", help="the question queue")
     qsub = qa.add_subparsers(required=True, metavar="ACTION")
@@ -93,6 +106,31 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
     imp.set_defaults(run=_programme_import)
     return parser
+
+
+def _identity_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--role", required=True, choices=[r.value for r in Role])
+    parser.add_argument(
+        "--session", action="append", required=True, help="a session id (repeat), or '*'"
+    )
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--mode", choices=["venue", "remote"], default="remote")
+    parser.add_argument("--group", default="")
+    parser.add_argument("--country", default="")
+    parser.add_argument("--sub", help="the person's stable id (default: a new uuid)")
+    parser.add_argument("--ttl", type=int, default=8 * 3600, help="token seconds (default 8 h)")
+
+
+def _identity_of(args: argparse.Namespace) -> Identity:
+    return Identity(
+        sub=args.sub or str(uuid.uuid4()),
+        name=args.name,
+        role=Role(args.role),
+        sessions=tuple(args.session),
+        mode=args.mode,
+        group=args.group,
+        country=args.country.upper(),
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -151,16 +189,34 @@ async def _print_demo_links(app: web.Application) -> None:
 def _token(args: argparse.Namespace) -> int:
     settings = load_settings()
     keys = TokenKeys(jwt_secret(settings), settings.jwt_issuer, settings.jwt_audience)
-    identity = Identity(
-        sub=args.sub or str(uuid.uuid4()),
-        name=args.name,
-        role=Role(args.role),
-        sessions=tuple(args.session),
-        mode=args.mode,
-        group=args.group,
-        country=args.country.upper(),
-    )
-    print(mint(keys, identity, now=int(time.time()), ttl=args.ttl))
+    print(mint(keys, _identity_of(args), now=int(time.time()), ttl=args.ttl))
+    return 0
+
+
+def _link(args: argparse.Namespace) -> int:
+    from config.programme import load_programme
+
+    settings = load_settings(overrides={"redis_url": args.redis_url, "data_dir": args.data_dir})
+    identity = _identity_of(args)
+    programme = load_programme(settings.programme)
+    unknown = [s for s in identity.sessions if s != ALL_SESSIONS and not programme.session(s)]
+    first = next((s for s in identity.sessions if s != ALL_SESSIONS), None)
+    if unknown or first is None or not 0 < args.valid <= 366:
+        why = (
+            f"no session {unknown[0]!r} in {settings.programme}"
+            if unknown
+            else ("name a session (not only '*')" if first is None else "--valid is 0–366 days")
+        )
+        print(f"podium: {why}", file=sys.stderr)
+        return 2
+
+    async def make(store: SessionStore) -> str:
+        return await store_join_code(
+            store, identity, ttl=args.ttl, code_ttl=int(args.valid * 86400)
+        )
+
+    code = asyncio.run(_with_store(settings, make))
+    print(f"{settings.base_url}/s/{first}{PAGES.get(identity.role, '')}#code={code}")
     return 0
 
 
@@ -173,31 +229,38 @@ def _qa_export(args: argparse.Namespace) -> int:
     return _write_out(text, args.output)
 
 
-async def _export_text(settings: Settings, session: str, fmt: str, table: str) -> str | None:
+async def _with_store(settings: Settings, work: Callable[[SessionStore], Awaitable[T]]) -> T:
+    """Runs ``work`` on the node's store: its URL, or the embedded one (running or not)."""
     import redis.asyncio as aioredis
 
     from config.embedded import EmbeddedStore
-    from config.programme import load_programme
-    from moderation.routes import export_data, to_csv
-    from moderation.store import QuestionStore
-    from signaling.store import SessionStore
 
-    if load_programme(settings.programme).session(session) is None:
-        return None
     embedded: EmbeddedStore | None = None
     url = settings.redis_url
     if not url:
-        # The node's embedded store, whether the node is running (its socket answers) or not.
         embedded = EmbeddedStore(settings.data_dir)
         url = embedded.url if embedded.socket.exists() else await embedded.start()
     client = aioredis.Redis.from_url(url)
     try:
-        store = QuestionStore(SessionStore(client, prefix=settings.key_prefix, history_size=1))
-        data = await export_data(store, session)
+        return await work(SessionStore(client, prefix=settings.key_prefix, history_size=1))
     finally:
         await client.aclose()
         if embedded is not None and embedded.process is not None:
             await embedded.stop()
+
+
+async def _export_text(settings: Settings, session: str, fmt: str, table: str) -> str | None:
+    from config.programme import load_programme
+    from moderation.routes import export_data, to_csv
+    from moderation.store import QuestionStore
+
+    if load_programme(settings.programme).session(session) is None:
+        return None
+
+    async def read(store: SessionStore) -> dict[str, Any]:
+        return await export_data(QuestionStore(store), session)
+
+    data = await _with_store(settings, read)
     if fmt == "json":
         return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
     return to_csv(data, table)

@@ -24,6 +24,7 @@ from signaling.messages import Codec
 from signaling.presence import presence_view
 from signaling.ratelimit import TokenBucket
 from signaling.service import SignalingService, lifecycle_view, session_view
+from signaling.store import SessionStore
 
 GUEST_TTL = 4 * 3600
 MAX_BODY = 16 * 1024
@@ -227,6 +228,13 @@ async def create_join_code(
     service: SignalingService, identity: Identity, *, ttl: int, code_ttl: int
 ) -> str:
     """Stores a join code for ``identity`` (the token it yields lives ``ttl`` s; the code ``code_ttl``)."""
+    return await store_join_code(service.store, identity, ttl=ttl, code_ttl=code_ttl)
+
+
+async def store_join_code(
+    store: SessionStore, identity: Identity, *, ttl: int, code_ttl: int
+) -> str:
+    """``create_join_code`` on a bare store (the CLI, with no node running)."""
     code = secrets.token_urlsafe(24)
     claims = {
         "sub": identity.sub,
@@ -238,10 +246,8 @@ async def create_join_code(
         "country": identity.country,
         "ttl": ttl,
     }
-    key = join_code_key(service.store.prefix, code)
-    await service.store.guard(
-        "join_code", service.store.client.set(key, json.dumps(claims), ex=code_ttl)
-    )
+    key = join_code_key(store.prefix, code)
+    await store.guard("join_code", store.client.set(key, json.dumps(claims), ex=code_ttl))
     return code
 
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
 from config.cli import main
@@ -109,3 +110,48 @@ async def test_qa_export_command_writes_the_sessions_questions(
     assert await asyncio.to_thread(main, argv) == 0
     assert "Exported question?" in csv_out.read_text()
     assert await asyncio.to_thread(main, ["qa", "export", "atlantis"]) == 1
+
+
+async def test_link_command_makes_a_desk_link_the_node_trades_for_a_production_token(
+    node: TestServer,
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    programme = tmp_path / "programme.toml"
+    programme.write_text(PROGRAMME)
+    monkeypatch.setenv("PODIUM_KEY_PREFIX", settings.key_prefix)
+    monkeypatch.setenv("PODIUM_PROGRAMME", str(programme))
+    argv = ["link", "--role", "production", "--session", "plenary", "--name", "Desk 1",
+            "--mode", "venue", "--valid", "2", "--redis-url", settings.redis_url]  # fmt: skip
+    assert await asyncio.to_thread(main, argv) == 0
+    url = capsys.readouterr().out.strip()
+    assert "/s/plenary/desk#code=" in url
+    code = url.split("#code=", 1)[1]
+    async with (
+        ClientSession() as http,
+        http.post(node.make_url("/api/v1/join"), json={"code": code}) as response,
+    ):
+        assert response.status == 200
+        body = await response.json()
+    identity = verify(TokenKeys(SECRET), body["token"], now=_now())
+    assert (identity.role, identity.name, identity.sessions) == (
+        Role.PRODUCTION,
+        "Desk 1",
+        ("plenary",),
+    )
+
+
+def test_link_command_refuses_a_session_not_in_the_programme(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    programme = tmp_path / "programme.toml"
+    programme.write_text(PROGRAMME)
+    monkeypatch.setenv("PODIUM_PROGRAMME", str(programme))
+    argv = ["link", "--role", "display", "--session", "atlantis", "--name", "Screen"]
+    assert main(argv) == 2
+    assert "atlantis" in capsys.readouterr().err
+    assert main(["link", "--role", "display", "--session", "plenary", "--name", "S",
+                 "--valid", "0"]) == 2  # fmt: skip
+    assert "--valid" in capsys.readouterr().err
