@@ -6,6 +6,7 @@ them, and check that they agree with each other and with the metrics podium expo
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -292,11 +293,24 @@ def test_podium_nodes_publish_the_port_they_listen_on() -> None:
 def test_secrets_must_be_supplied_and_have_no_default() -> None:
     nodes = _podium_services()
     for name, service in nodes.items():
-        secret = _environment(name, service)["PODIUM_JWT_SECRET"]
-        assert re.fullmatch(r"\$\{PODIUM_JWT_SECRET:\?[^}]+\}", secret), name
+        environment = _environment(name, service)
+        for variable in ("PODIUM_JWT_SECRET", "PODIUM_TURN_SECRET"):
+            assert re.fullmatch(rf"\$\{{{variable}:\?[^}}]+\}}", environment[variable]), name
     coturn_command = " ".join(map(str, _services()["coturn"]["command"]))
     assert "--use-auth-secret" in coturn_command
     assert "--static-auth-secret=${PODIUM_TURN_SECRET:?" in coturn_command
+
+
+def test_coturn_refuses_to_relay_into_private_and_loopback_networks() -> None:
+    command = [str(arg) for arg in _services()["coturn"]["command"]]
+    denied = [arg.split("=", 1)[1] for arg in command if arg.startswith("--denied-peer-ip=")]
+    for address in ("10.1.2.3", "127.0.0.1", "169.254.169.254", "172.20.0.5", "192.168.1.10"):
+        ip = ipaddress.ip_address(address)
+        assert any(
+            ipaddress.ip_address(low) <= ip <= ipaddress.ip_address(high)
+            for low, high in (r.split("-") for r in denied if ":" not in r)
+        ), address
+    assert "--no-multicast-peers" in command
 
 
 def test_no_two_services_publish_the_same_host_port() -> None:
