@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from config.appkeys import PROGRAMME, QNA, REDIS, REGISTRY, SETTINGS, SIGNALING
+from config.appkeys import PROGRAMME, QNA, REDIS, REGISTRY, RELAY, SETTINGS, SIGNALING
 from config.embedded import EmbeddedStore
 from config.observability import LoopLag, metrics_handler
 from config.programme import load_programme
@@ -33,9 +33,12 @@ from signaling.messages import BASE_COMMANDS, Codec
 from signaling.metrics import SignalingMetrics
 from signaling.presence import PresenceStore
 from signaling.programme import Programme
+from signaling.relay import RelayConfig, RelayService
 from signaling.routes import SignalingRoutes, errors_middleware
+from signaling.rtc_messages import COMMANDS as RTC_COMMANDS
 from signaling.service import Limits, SignalingService
 from signaling.store import SessionStore
+from signaling.turn import IceConfig
 
 log = logging.getLogger("podium.app")
 
@@ -82,7 +85,7 @@ def create_app(
     keys = TokenKeys(jwt_secret(settings), settings.jwt_issuer, settings.jwt_audience)
     registry = CollectorRegistry()
     metrics = SignalingMetrics(registry, programme.session_ids)
-    codec = Codec((*BASE_COMMANDS, *QNA_COMMANDS))
+    codec = Codec((*BASE_COMMANDS, *QNA_COMMANDS, *RTC_COMMANDS))
     routes = SignalingRoutes(codec, settings.origins)
     qna_routes = QnaRoutes()
     qna_metrics = QnaMetrics(registry, programme.session_ids)
@@ -161,9 +164,22 @@ def create_app(
         qna.register()
         app[QNA] = qna
         qna_routes.bind(qna)
+        relay = RelayService(
+            service,
+            _NoFloor(),
+            RelayConfig(
+                ice=IceConfig(settings.ice_servers, settings.turn_secret, settings.turn_ttl),
+                allow_private=settings.allow_private_candidates,
+                max_sdp_bytes=settings.max_sdp_bytes,
+            ),
+            clock=clock,
+        )
+        relay.register()
+        app[RELAY] = relay
         await hub.start()
         await service.start()
         service.spawn(qna.run_metrics())
+        service.spawn(relay.run_metrics())
         try:
             yield
         finally:
@@ -197,6 +213,13 @@ def create_app(
     qna_routes.add_to(app)
     add_page_routes(app)
     return app
+
+
+class _NoFloor:
+    """Until the speakers' list is wired: nobody holds the floor."""
+
+    async def holder(self, session: str) -> str | None:
+        return None
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 from config.settings import Settings
 from moderation.service import QnaService
 from signaling.programme import Programme
+from signaling.relay import RelayService
 from signaling.service import SignalingService
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -17,3 +18,4 @@ REGISTRY = web.AppKey("registry", CollectorRegistry)
 REDIS = web.AppKey("redis", aioredis.Redis)
 SIGNALING = web.AppKey("signaling", SignalingService)
 QNA = web.AppKey("qna", QnaService)
+RELAY = web.AppKey("relay", RelayService)

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from signaling.turn import valid_ice_url
+
 DEFAULT_PROGRAMME = Path(__file__).parent / "programmes" / "summit.toml"
 
 
@@ -48,6 +50,11 @@ class Settings:
     questions_per_minute: int = 5
     store_connections: int = 64
     held_words: tuple[str, ...] = ()
+    ice_servers: tuple[str, ...] = ()
+    turn_secret: str = ""
+    turn_ttl: int = 600
+    allow_private_candidates: bool = False
+    max_sdp_bytes: int = 16 * 1024
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -142,3 +149,10 @@ def _check(settings: Settings) -> None:
         raise SettingsError("jwt_secret must be at least 32 characters")
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError("log_level must be DEBUG, INFO, WARNING or ERROR")
+    for url in settings.ice_servers:
+        if not valid_ice_url(url):
+            raise SettingsError(f"ice_servers: {url!r} is not a stun:, turn: or turns: URL")
+    if not 60 <= settings.turn_ttl <= 86_400:
+        raise SettingsError("turn_ttl must be 60–86400 seconds")
+    if not 1024 <= settings.max_sdp_bytes <= 60 * 1024:
+        raise SettingsError("max_sdp_bytes must be 1024–61440 (an SDP travels in one frame)")

@@ -7,12 +7,15 @@ Tree::
     ├── QnaClosed                   qna_closed           409   Q&A disabled or locked for new questions
     ├── QuestionNotFound            question_not_found   404   no such question in this session
     ├── QuestionConflict            question_conflict    409   the question's state does not allow it
-    ├── NotAllowed                  not_allowed          403   the role may not do this
     └── TooManyQuestions            too_many_questions   429   the per-person rate limit
+
+``NotAllowed`` (``not_allowed``, 403: the role may not do this) is signaling's, re-exported here: the
+media relay refuses with the same code, and one code has one class.
 """
 
 from __future__ import annotations
 
+from signaling.errors import NotAllowed as NotAllowed
 from signaling.errors import SignalingError
 
 
@@ -48,13 +51,6 @@ class QuestionConflict(ModerationError):
 
     code = "question_conflict"
     http_status = 409
-
-
-class NotAllowed(ModerationError):
-    """The caller's role may not take this action."""
-
-    code = "not_allowed"
-    http_status = 403
 
 
 class TooManyQuestions(ModerationError):

@@ -75,7 +75,8 @@ class Connection:
         self.session = session
         self.service = service
         self._max_buffer = service.limits.send_buffer_bytes
-        audiences = [AUDIENCE_ALL, "u:" + identity.sub]
+        # "r:<role>" reaches every socket of one role (the production desks, say) on every node.
+        audiences = [AUDIENCE_ALL, "u:" + identity.sub, "r:" + identity.role.value]
         if identity.is_staff:
             audiences.append(AUDIENCE_STAFF)
         self.audiences: tuple[str, ...] = tuple(audiences)
@@ -166,6 +167,11 @@ async def websocket(
             _gauge(conn).dec()
             with contextlib.suppress(SignalingError):
                 await service.left(conn.session, conn.identity)
+        for hook in service.closed_hooks:
+            try:
+                await hook(conn)
+            except Exception:  # one failing hook must not keep the others from running
+                log.warning("a connection-closed hook failed", exc_info=True)
     return ws
 
 

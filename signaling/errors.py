@@ -19,6 +19,12 @@ Tree::
     ├── RateLimited                     rate_limited        429
     ├── Draining                        draining            503  retryable (HTTP, at the upgrade)
     ├── GuestAccessClosed               guest_closed        403
+    ├── NotAllowed                      not_allowed         403  (the role, or the floor, does not allow it)
+    ├── MediaError                      media_error         400  (the base of the relay's refusals)
+    │   ├── SdpInvalid                  sdp_invalid         400
+    │   ├── CandidateInvalid            candidate_invalid   400
+    │   ├── MediaNotFound               media_not_found     404
+    │   └── MediaConflict               media_conflict      409
     └── StoreUnavailable                store_unavailable   503  retryable
 
 Close codes come in two ranges (see ``CloseCode``): 4000–4499 ask the client to reconnect (with backoff
@@ -177,6 +183,46 @@ class Draining(SignalingError):
     code = "draining"
     http_status = 503
     retryable = True
+
+
+class NotAllowed(SignalingError):
+    """The caller's role (or, for media, not holding the floor) does not allow this action."""
+
+    code = "not_allowed"
+    http_status = 403
+
+
+class MediaError(SignalingError):
+    """Base of the media relay's refusals; nothing was relayed."""
+
+    code = "media_error"
+    http_status = 400
+
+
+class SdpInvalid(MediaError):
+    """A session description breaks the relay's rules (the message says which)."""
+
+    code = "sdp_invalid"
+
+
+class CandidateInvalid(MediaError):
+    """An ICE candidate is not one (the message says which part is wrong)."""
+
+    code = "candidate_invalid"
+
+
+class MediaNotFound(MediaError):
+    """No such media session (it ended, or never began)."""
+
+    code = "media_not_found"
+    http_status = 404
+
+
+class MediaConflict(MediaError):
+    """The media session belongs to someone else: another desk answered it, or it was replaced."""
+
+    code = "media_conflict"
+    http_status = 409
 
 
 class StoreUnavailable(SignalingError):

@@ -37,6 +37,7 @@ STORE_OPERATIONS = frozenset(
         "ping",
         "join_code",
         "subscribe",
+        "relay",
     }
 )
 REJECT_REASONS = frozenset(
@@ -51,8 +52,14 @@ REJECT_REASONS = frozenset(
         "binary_frame",
         "too_big",
         "store_unavailable",
+        "not_allowed",
+        "sdp_invalid",
+        "candidate_invalid",
+        "media_conflict",
+        "media_not_found",
     }
 )
+RTC_TYPES = frozenset({"ice", "offer", "answer", "candidate", "restart", "hangup", "state"})
 
 
 def bounded(value: str, allowed: frozenset[str]) -> str:
@@ -123,6 +130,23 @@ class SignalingMetrics:
             ["session", "state"],
             registry=registry,
         )
+        self.rtc_messages = Counter(
+            "podium_rtc_messages",
+            "Media signaling commands received, by type (rtc.<type>).",
+            ["type"],
+            registry=registry,
+        )
+        self.media_sessions = Gauge(
+            "podium_media_sessions_active",
+            "Connected media sessions whose desk is connected to this node (sum over nodes).",
+            registry=registry,
+        )
+        self.grant_to_media = Histogram(
+            "podium_grant_to_media_seconds",
+            "From the floor grant to the first 'connected' state of the speaker's media session.",
+            buckets=(0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 30.0, 60.0),
+            registry=registry,
+        )
 
     def session_label(self, session: str) -> str:
         """A session id as a label: only programme sessions are ever labels."""
@@ -143,6 +167,10 @@ class SignalingMetrics:
     def store_error(self, operation: str) -> None:
         """Counts one failed store call."""
         self.store_errors.labels(bounded(operation, STORE_OPERATIONS)).inc()
+
+    def rtc(self, kind: str) -> None:
+        """Counts one media signaling command (``kind`` without the ``rtc.`` prefix)."""
+        self.rtc_messages.labels(bounded(kind, RTC_TYPES)).inc()
 
     def set_state(self, session: str, state: State) -> None:
         """Marks a session's current lifecycle state."""

@@ -39,6 +39,8 @@ log = logging.getLogger("podium.signaling")
 Handler = Callable[["Connection", Any], Awaitable[dict[str, Any]]]
 # A part of the welcome snapshot another package adds (the Q&A queue, say), read for one connection.
 SnapshotPart = Callable[["Connection"], Awaitable[Any]]
+# Called once when an authenticated connection closes (the media relay ends its media sessions).
+ClosedHook = Callable[["Connection"], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,7 @@ class SignalingService:
     clock: Callable[[], float] = time.time
     handlers: dict[type[Command], Handler] = field(default_factory=dict)
     snapshot_parts: dict[str, SnapshotPart] = field(default_factory=dict)
+    closed_hooks: list[ClosedHook] = field(default_factory=list)
     connections: set[Connection] = field(default_factory=set)
     draining: bool = False
     _stopping: bool = False
