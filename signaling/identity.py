@@ -18,6 +18,7 @@ ALGORITHM = "HS256"
 # Subjects become parts of store keys and audiences: no spaces, braces or separators.
 SUBJECT = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 ALL_SESSIONS = "*"
+LANG = re.compile(r"[a-z]{2,3}")
 Mode = Literal["venue", "remote"]
 
 
@@ -57,6 +58,7 @@ class Identity:
     group: str = ""
     country: str = ""
     expires: int = 0
+    lang: str = ""
 
     def may_join(self, session_id: str) -> bool:
         """True when the token grants this session."""
@@ -91,6 +93,8 @@ def mint(keys: TokenKeys, identity: Identity, *, now: int, ttl: int) -> str:
         claims["group"] = identity.group
     if identity.country:
         claims["country"] = identity.country
+    if identity.lang:
+        claims["lang"] = identity.lang
     return jwt.encode(claims, keys.secret, algorithm=ALGORITHM)
 
 
@@ -158,6 +162,10 @@ def _identity(claims: dict[str, Any]) -> Identity:
     group, country = claims.get("group", ""), claims.get("country", "")
     if not isinstance(group, str) or not isinstance(country, str):
         raise AuthError("the token's group and country must be strings")
+    # An interpreter's language: the interpretation channel the token may publish to.
+    lang = claims.get("lang", "")
+    if not isinstance(lang, str) or not LANG.fullmatch(lang or "xx"):
+        raise AuthError("the token's lang must be a language code (2–3 lowercase letters)")
     return Identity(
         sub=sub,
         name=name or "Anonymous",
@@ -167,4 +175,5 @@ def _identity(claims: dict[str, Any]) -> Identity:
         group=group[:64],
         country=country[:2].upper(),
         expires=int(claims["exp"]),
+        lang=lang,
     )

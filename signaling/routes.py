@@ -189,6 +189,7 @@ class SignalingRoutes:
             mode=claims["mode"],
             group=claims.get("group", ""),
             country=claims.get("country", ""),
+            lang=claims.get("lang", ""),
         )
         now = int(self.service.clock())
         ttl = int(claims.get("ttl", GUEST_TTL))
@@ -244,6 +245,7 @@ async def store_join_code(
         "mode": identity.mode,
         "group": identity.group,
         "country": identity.country,
+        "lang": identity.lang,
         "ttl": ttl,
     }
     key = join_code_key(store.prefix, code)

@@ -1,0 +1,492 @@
+"""The node's streaming service: channels on this node, their publishers, listeners and recordings.
+
+Media of a channel flow through the node its publisher is connected to; the channel's state, its
+external URL and the ``stream.channel`` events are in the store, so every node and client sees them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiortc.contrib.media import MediaRelay
+
+from signaling.identity import Identity
+from signaling.programme import Programme, Session
+from signaling.service import cancel_all
+from streaming import sdp
+from streaming.channels import (
+    ChannelRecord,
+    ChannelSpec,
+    Kind,
+    channel_of,
+    channel_view,
+    channels_of,
+    check_publisher,
+    check_takeover,
+)
+from streaming.errors import (
+    ChannelForbidden,
+    ChannelOffline,
+    OverCapacity,
+    PreconditionFailed,
+    UnknownResource,
+)
+from streaming.health import Health, HealthTracker
+from streaming.metrics import StreamingMetrics
+from streaming.peers import (
+    ChannelTrack,
+    Peer,
+    Recording,
+    answer_listener,
+    answer_publisher,
+    new_peer,
+)
+from streaming.store import ChannelStore
+
+log = logging.getLogger("podium.streaming")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamLimits:
+    """Caps and periods (from settings)."""
+
+    max_listeners: int = 200
+    max_channels: int = 16
+    media_timeout: float = 5.0
+    connect_timeout: float = 15.0
+    health_interval: float = 1.0
+    lease_ms: int = 15_000
+    retry_after: float = 30.0
+    record: bool = True
+
+
+@dataclass(eq=False)
+class LiveChannel:
+    """A channel with a publisher on this node: its tracks, relay, listeners, recording, health."""
+
+    session: str
+    spec: ChannelSpec
+    publisher: Peer
+    tracks: dict[str, ChannelTrack] = field(default_factory=dict)
+    relay: MediaRelay = field(default_factory=MediaRelay)
+    listeners: dict[str, Peer] = field(default_factory=dict)
+    recording: Recording | None = None
+    tracker: HealthTracker = field(default_factory=lambda: HealthTracker(time.monotonic()))
+    health: Health | None = None
+    live: bool = False
+    ended: bool = False
+    renewed: float = 0.0
+
+
+IceServers = Callable[[Identity], list[dict[str, Any]]]
+
+
+class StreamingService:
+    """One node's channels; the routes call it, the health loop watches it."""
+
+    def __init__(
+        self,
+        programme: Programme,
+        store: ChannelStore,
+        metrics: StreamingMetrics,
+        *,
+        node: str,
+        data_dir: Path,
+        limits: StreamLimits | None = None,
+        ice_servers: IceServers | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.programme = programme
+        self.store = store
+        self.metrics = metrics
+        self.node = node
+        self.recordings_dir = data_dir / "recordings"
+        self.limits = limits or StreamLimits()
+        self.ice_servers: IceServers = ice_servers or (lambda identity: [])
+        self.clock = clock
+        self.channels: dict[tuple[str, str], LiveChannel] = {}
+        self.resources: dict[str, Peer] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._loop: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    # ---- lookups -----------------------------------------------------------------------------------
+
+    def spec(self, session: Session, channel: str) -> ChannelSpec:
+        """The session's channel (raises UnknownChannel)."""
+        return channel_of(session.languages, channel)
+
+    def now_ms(self) -> int:
+        """The injected clock in milliseconds."""
+        return int(self.clock() * 1000)
+
+    def listener_count(self) -> int:
+        """WHEP listeners on this node."""
+        return sum(len(c.listeners) for c in self.channels.values())
+
+    def resource(self, rid: str, *, publish: bool, session: str, channel: str) -> Peer:
+        """The WHIP (or WHEP) session behind a resource URL.
+
+        Raises:
+            UnknownResource: no such session on this node, or one of the other kind or channel.
+        """
+        peer = self.resources.get(rid)
+        if (
+            peer is None
+            or peer.publish != publish
+            or (peer.session, peer.channel) != (session, channel)
+        ):
+            raise UnknownResource("no such WHIP/WHEP session here (it ended, or never existed)")
+        return peer
+
+    async def views(self, session: Session, *, staff: bool) -> list[dict[str, Any]]:
+        """Every channel of a session as its participants see it; staff also get health and load."""
+        records = await self.store.records(session.id)
+        now = self.now_ms()
+        out = []
+        for spec in channels_of(session.languages):
+            view = channel_view(session.id, spec, records.get(spec.id, ChannelRecord()), now)
+            if staff:
+                live = self.channels.get((session.id, spec.id))
+                view["node"] = records.get(spec.id, ChannelRecord()).node or None
+                view["listeners"] = len(live.listeners) if live else 0
+                view["publisher"] = live.publisher.name if live else None
+                view["recording"] = live.recording.path.name if live and live.recording else None
+                view["health"] = live.health.view() if live and live.health else None
+            out.append(view)
+        return out
+
+    # ---- WHIP --------------------------------------------------------------------------------------
+
+    async def publish(
+        self,
+        session: Session,
+        spec: ChannelSpec,
+        identity: Identity,
+        offer: bytes,
+        *,
+        takeover: bool,
+    ) -> tuple[Peer, str]:
+        """Takes a WHIP offer for a channel; returns the new WHIP session and the SDP answer.
+
+        Raises:
+            ChannelForbidden: the role may not publish here (or force a takeover).
+            MalformedSdp, NotAcceptable: the offer.
+            ChannelBusy: another publisher holds the channel and no takeover was forced.
+            OverCapacity: the node carries as many channels as it may.
+        """
+        check_publisher(identity, spec, takeover=takeover)
+        parsed = sdp.parse_offer(offer)
+        sdp.check_media(parsed, spec, publish=True)
+        key = (session.id, spec.id)
+        async with self._lock(key):
+            current = self.channels.get(key)
+            replacing = check_takeover(
+                current.publisher.sub if current else None, identity, takeover=takeover
+            )
+            if not replacing and len(self.channels) >= self.limits.max_channels:
+                self.metrics.refused("over_capacity")
+                raise OverCapacity(
+                    "this node carries as many channels as it may",
+                    retry_after=self.limits.retry_after,
+                )
+            peer = new_peer(session.id, spec.id, publish=True, sub=identity.sub, name=identity.name)
+            peer.ice_ufrag, peer.ice_pwd = parsed.ice_ufrag, parsed.ice_pwd
+            try:
+                answer = await answer_publisher(peer, offer.decode())
+            except BaseException:
+                await peer.close()
+                raise
+            if current is not None:
+                old = current.publisher
+                current.publisher = peer
+                self.resources.pop(old.id, None)
+                await old.close()
+                log.info("channel taken over", extra={"session": session.id, "channel": spec.id})
+                live = current
+            else:
+                live = LiveChannel(session.id, spec, peer)
+                self.channels[key] = live
+            for kind, track in peer.tracks.items():
+                channel_track = live.tracks.get(kind)
+                if channel_track is None:
+                    channel_track = live.tracks[kind] = ChannelTrack(kind, self._on_frame(live))
+                channel_track.attach(track)
+            self.resources[peer.id] = peer
+            self.metrics.publishers.set(len(self.channels))
+            self._watch(live, peer)
+            if current is not None and current.live:
+                self.spawn(self._announce(live, "takeover"))
+        return peer, answer
+
+    def _on_frame(self, live: LiveChannel) -> Callable[[], None]:
+        def seen() -> None:
+            live.tracker.media_seen(time.monotonic())
+
+        return seen
+
+    def _watch(self, live: LiveChannel, peer: Peer) -> None:
+        @peer.pc.on("connectionstatechange")
+        async def changed() -> None:
+            state = peer.pc.connectionState
+            if live.publisher is not peer or live.ended:
+                return
+            if state == "connected" and not live.live:
+                live.tracker.media_seen(time.monotonic())
+                await self._go_live(live)
+            elif state in ("failed", "closed"):
+                await self.end(live, "failed")
+
+    async def _go_live(self, live: LiveChannel) -> None:
+        live.live = True
+        live.renewed = time.monotonic()
+        self.metrics.set_live(live.session, live.spec.id, True)
+        if self.limits.record and live.tracks:
+            live.recording = self._recording(live)
+            await live.recording.start()
+        await self._announce(live, "publishing")
+
+    def _recording(self, live: LiveChannel) -> Recording:
+        stamp = datetime.fromtimestamp(self.clock(), UTC).strftime("%Y%m%dT%H%M%SZ")
+        suffix = "mkv" if live.spec.kind is Kind.FLOOR else "ogg"
+        name = f"{live.spec.id}-{stamp}-{live.publisher.id[:6]}.{suffix}"
+        return Recording(self.recordings_dir / live.session / name, live.relay, live.tracks)
+
+    async def _announce(self, live: LiveChannel, reason: str) -> None:
+        record = await self.store.record(live.session, live.spec.id)
+        if live.ended:
+            return
+        record = record.went_live(self.node, self.now_ms(), self.limits.lease_ms)
+        if reason == "takeover":
+            record = replace(record, reason="takeover")
+        await self._write(live.session, live.spec, record)
+
+    async def _write(self, session: str, spec: ChannelSpec, record: ChannelRecord) -> None:
+        view = channel_view(session, spec, record, self.now_ms())
+        await self.store.write(session, spec.id, record, view)
+
+    async def end(self, live: LiveChannel, reason: str) -> None:
+        """Takes a channel offline: its publisher, listeners and recording end; everyone is told."""
+        if live.ended:
+            return
+        live.ended = True
+        key = (live.session, live.spec.id)
+        if self.channels.get(key) is live:
+            del self.channels[key]
+        self.resources.pop(live.publisher.id, None)
+        for track in live.tracks.values():
+            track.stop()
+        listeners = list(live.listeners.values())
+        live.listeners.clear()
+        for listener in listeners:
+            self.resources.pop(listener.id, None)
+        closing = [live.publisher.close(), *(p.close() for p in listeners)]
+        if live.recording is not None:
+            closing.append(live.recording.stop())
+        await asyncio.gather(*closing, return_exceptions=True)
+        self.metrics.set_live(live.session, live.spec.id, False)
+        self.metrics.set_listeners(live.session, live.spec.id, 0)
+        self.metrics.publishers.set(len(self.channels))
+        self.metrics.offline(reason)
+        log.info(
+            "channel offline",
+            extra={"session": live.session, "channel": live.spec.id, "reason": reason},
+        )
+        if live.live:
+            record = await self.store.record(live.session, live.spec.id)
+            await self._write(live.session, live.spec, record.went_offline(reason, self.now_ms()))
+
+    async def unpublish(self, peer: Peer, identity: Identity) -> None:
+        """A WHIP DELETE: the publisher (or an operator) ends the session; the channel goes offline."""
+        self._check_owner(peer, identity)
+        live = self.channels.get((peer.session, peer.channel))
+        if live is not None and live.publisher is peer:
+            await self.end(live, "deleted")
+        else:
+            self.resources.pop(peer.id, None)
+            await peer.close()
+
+    # ---- WHEP --------------------------------------------------------------------------------------
+
+    async def listen(
+        self, session: Session, spec: ChannelSpec, identity: Identity, offer: bytes
+    ) -> tuple[Peer, str]:
+        """Takes a WHEP offer; returns the new WHEP session and the SDP answer.
+
+        Raises:
+            MalformedSdp, NotAcceptable: the offer.
+            ChannelOffline: the channel has no publisher on this node.
+            OverCapacity: the node has as many listeners as it may.
+        """
+        parsed = sdp.parse_offer(offer)
+        sdp.check_media(parsed, spec, publish=False)
+        live = self.channels.get((session.id, spec.id))
+        if live is None or not live.live:
+            raise ChannelOffline("the channel is not live on this node")
+        if self.listener_count() >= self.limits.max_listeners:
+            self.metrics.refused("over_capacity")
+            raise OverCapacity(
+                "this node has as many listeners as it may", retry_after=self.limits.retry_after
+            )
+        peer = new_peer(session.id, spec.id, publish=False, sub=identity.sub, name=identity.name)
+        peer.ice_ufrag, peer.ice_pwd = parsed.ice_ufrag, parsed.ice_pwd
+        try:
+            answer = await answer_listener(peer, offer.decode(), live.relay, live.tracks)
+        except BaseException:
+            await peer.close()
+            raise
+        if live.ended:
+            await peer.close()
+            raise ChannelOffline("the channel went offline meanwhile")
+        live.listeners[peer.id] = peer
+        self.resources[peer.id] = peer
+        self.metrics.set_listeners(session.id, spec.id, len(live.listeners))
+
+        @peer.pc.on("connectionstatechange")
+        async def changed() -> None:
+            if peer.pc.connectionState in ("failed", "closed"):
+                await self._drop_listener(live, peer)
+
+        return peer, answer
+
+    async def _drop_listener(self, live: LiveChannel, peer: Peer) -> None:
+        self.resources.pop(peer.id, None)
+        if live.listeners.pop(peer.id, None) is not None:
+            self.metrics.set_listeners(live.session, live.spec.id, len(live.listeners))
+        await peer.close()
+
+    async def unlisten(self, peer: Peer, identity: Identity) -> None:
+        """A WHEP DELETE."""
+        self._check_owner(peer, identity)
+        live = self.channels.get((peer.session, peer.channel))
+        if live is not None:
+            await self._drop_listener(live, peer)
+        else:
+            self.resources.pop(peer.id, None)
+            await peer.close()
+
+    # ---- both --------------------------------------------------------------------------------------
+
+    async def trickle(self, peer: Peer, identity: Identity, if_match: str, fragment: bytes) -> None:
+        """A PATCH with trickled candidates for the ICE session ``if_match`` names.
+
+        Raises:
+            PreconditionFailed: ``if_match`` is not the ICE session's entity-tag.
+            MalformedSdp: the fragment.
+            IceRestartUnsupported: the fragment (or ``If-Match: *``) asks for an ICE restart.
+        """
+        self._check_owner(peer, identity)
+        restart = if_match.strip() == "*"
+        if not restart and if_match.strip() != peer.etag:
+            raise PreconditionFailed("If-Match does not name this ICE session (its ETag)")
+        parsed = sdp.parse_fragment(fragment)
+        sdp.check_no_restart(parsed, peer.ice_ufrag, peer.ice_pwd, restart_asked=restart)
+        await peer.add_candidates(parsed.candidates)
+
+    def _check_owner(self, peer: Peer, identity: Identity) -> None:
+        if identity.sub != peer.sub and identity.role.value != "operator":
+            raise ChannelForbidden(
+                "only the one who opened this session, or an operator, may change it"
+            )
+
+    async def set_external(self, session: Session, spec: ChannelSpec, url: str) -> dict[str, Any]:
+        """Registers (or clears) a channel's external playback URL; everyone is told."""
+        record = await self.store.record(session.id, spec.id)
+        record = replace(record, external_url=url)
+        await self._write(session.id, spec, record)
+        return channel_view(session.id, spec, record, self.now_ms())
+
+    # ---- health and lifetime -----------------------------------------------------------------------
+
+    async def check(self) -> None:
+        """One health round: samples, stalled channels offline, unconnected peers dropped, leases."""
+        now = time.monotonic()
+        for live in list(self.channels.values()):
+            publisher = live.publisher
+            if not live.live:
+                if now - publisher.created > self.limits.connect_timeout:
+                    await self.end(live, "failed")
+                continue
+            try:
+                sample = await publisher.sample(list(live.listeners.values()))
+            except Exception:  # a connection closing under the sampler: the next round sees it
+                log.debug("stats failed", exc_info=True)
+                continue
+            live.health = live.tracker.update(sample)
+            self.metrics.health(live.session, live.spec.id, live.health)
+            if live.tracker.stalled(time.monotonic(), self.limits.media_timeout):
+                await self.end(live, "no_media")
+                continue
+            if now - live.renewed > self.limits.lease_ms / 3000:
+                live.renewed = now
+                record = await self.store.record(live.session, live.spec.id)
+                if not live.ended:
+                    renewed = record.went_live(self.node, self.now_ms(), self.limits.lease_ms)
+                    await self.store.renew(live.session, live.spec.id, _keep(record, renewed))
+            for listener in list(live.listeners.values()):
+                if not listener.connected and now - listener.created > self.limits.connect_timeout:
+                    await self._drop_listener(live, listener)
+
+    async def start(self) -> None:
+        """Starts the health loop."""
+        self._loop = asyncio.create_task(self._run(), name="podium-stream-health")
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                await self.check()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("stream health round failed")
+            await asyncio.sleep(self.limits.health_interval)
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Ends every channel and connection on this node, within ``timeout`` seconds."""
+        self._stopping = True
+        if self._loop is not None:
+            await cancel_all([self._loop], timeout=1.0)
+        await cancel_all(list(self._tasks), timeout=1.0)
+        ending = [self.end(live, "shutdown") for live in list(self.channels.values())]
+        orphans = [p.close() for p in self.resources.values()]
+        if ending or orphans:
+            tasks = [asyncio.ensure_future(c) for c in (*ending, *orphans)]
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            for task in tasks:
+                if task.done() and not task.cancelled():
+                    task.exception()
+        self.resources.clear()
+
+    def spawn(self, coro: Awaitable[None]) -> None:
+        """Runs background work the service keeps track of (cancelled on stop)."""
+
+        async def run() -> None:
+            try:
+                await coro
+            except Exception:
+                log.warning("streaming background work failed", exc_info=True)
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _lock(self, key: tuple[str, str]) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+
+def _keep(stored: ChannelRecord, renewed: ChannelRecord) -> ChannelRecord:
+    # A renewal extends the lease and keeps what an operator changed meanwhile (the external URL).
+    return replace(renewed, external_url=stored.external_url, since=stored.since)
