@@ -137,6 +137,13 @@ SERVER_TYPES: tuple[str, ...] = (
     "resync",
     "presence",
     "event",
+    # relayed media signaling (see signaling.rtc_messages)
+    "rtc.offer",
+    "rtc.answer",
+    "rtc.candidate",
+    "rtc.restart",
+    "rtc.hangup",
+    "rtc.state",
 )
 
 _raw_decoder = msgspec.json.Decoder()

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import msgspec
 import msgspec.inspect as mi
@@ -30,11 +30,12 @@ from config.embedded import EmbeddedStore
 from moderation.messages import COMMANDS as QNA_COMMANDS
 from signaling.errors import SignalingError
 from signaling.messages import BASE_COMMANDS, SERVER_TYPES, Command, Message, type_of
+from signaling.rtc_messages import COMMANDS as RTC_COMMANDS
 from tests.conftest import ORIGIN, ClientFactory, NodeFactory, app_of, ws_url
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 # The commands the composition root (config/app.py) registers with the server's codec.
-CLIENT_COMMANDS: Final[tuple[type[Command], ...]] = (*BASE_COMMANDS, *QNA_COMMANDS)
+CLIENT_COMMANDS: Final[tuple[type[Command], ...]] = (*BASE_COMMANDS, *QNA_COMMANDS, *RTC_COMMANDS)
 CLIENT_TYPES: Final = frozenset(type_of(command) for command in CLIENT_COMMANDS)
 HTTP_METHODS: Final = frozenset(
     {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -42,6 +43,7 @@ HTTP_METHODS: Final = frozenset(
 NO_BODY: Final = object()
 _MISSING: Final = object()
 _ANSWERS: Final = frozenset({"ack", "pong", "error"})
+Side = Literal["client", "server"]
 
 
 # ---- the documents -------------------------------------------------------------------------------
@@ -103,19 +105,53 @@ def escape(part: str) -> str:
 
 
 def message_keys() -> dict[str, str]:
-    """Wire type → key of its message in the AsyncAPI components."""
+    """Wire type → key of its message in the AsyncAPI components (one of them, for a relayed type)."""
     messages = asyncapi().doc["components"]["messages"]
     return {m["payload"]["properties"]["type"]["const"]: key for key, m in messages.items()}
 
 
-def payload_ref(kind: str) -> str:
-    """The reference of a wire type's payload schema."""
-    return f"#/components/messages/{escape(message_keys()[kind])}/payload"
+@cache
+def keys_by_side() -> dict[Side, dict[str, str]]:
+    """Wire type → key of its message, for the messages clients send and those the server sends.
+
+    The operations say which is which. A relayed ``rtc.*`` message has the type of the command the
+    other end sent, so one type can name a client message and a (different) server message.
+    """
+    contract = asyncapi()
+    sides: dict[Side, dict[str, str]] = {"client": {}, "server": {}}
+
+    def add(side: Side, ref: dict[str, str]) -> None:
+        component = contract.at(ref["$ref"])["$ref"]
+        key = component.rsplit("/", 1)[1].replace("~1", "/").replace("~0", "~")
+        kind = contract.at(component)["payload"]["properties"]["type"]["const"]
+        assert sides[side].get(kind, key) == key, f"two {side} messages of type {kind}"
+        sides[side][kind] = key
+
+    for operation in contract.doc["operations"].values():
+        for ref in operation["messages"]:
+            add("client" if operation["action"] == "receive" else "server", ref)
+        for ref in operation.get("reply", {}).get("messages", []):
+            add("server", ref)
+    return sides
+
+
+def _key(kind: str, side: Side | None) -> str:
+    sides = keys_by_side()
+    if side is None:
+        found = [sides[s][kind] for s in ("client", "server") if kind in sides[s]]
+        assert len(found) == 1, f"{kind} is sent both ways: say which side"
+        return found[0]
+    return sides[side][kind]
+
+
+def payload_ref(kind: str, side: Side | None = None) -> str:
+    """The reference of a wire type's payload schema (``side`` for a type sent both ways)."""
+    return f"#/components/messages/{escape(_key(kind, side))}/payload"
 
 
 def ack_result_ref(kind: str) -> str:
     """The reference of the schema an ``ack``'s result to a command of that type matches."""
-    return f"#/components/messages/{escape(message_keys()[kind])}/x-ack-result"
+    return f"#/components/messages/{escape(_key(kind, 'client'))}/x-ack-result"
 
 
 def event_names() -> set[str]:
@@ -156,15 +192,15 @@ def error_tree() -> list[type[SignalingError]]:
     return found
 
 
-def structs() -> dict[str, type[Message]]:
-    """Every wire message struct, by its type."""
+def structs(side: Side = "client") -> dict[str, type[Message]]:
+    """Every wire message struct clients send (commands) or the server sends, by its type."""
     found: dict[str, type[Message]] = {}
     pending = list(Message.__subclasses__())
     while pending:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
         tag = cls.__struct_config__.tag
-        if isinstance(tag, str):
+        if isinstance(tag, str) and issubclass(cls, Command) == (side == "client"):
             found[tag] = cls
     return found
 
@@ -280,7 +316,8 @@ class Wire:
             if kind not in SERVER_TYPES:
                 failures.append(f"undocumented server message {message}")
                 continue
-            failures += [f"{kind}: {e}" for e in contract.errors(payload_ref(kind), message)]
+            errors = contract.errors(payload_ref(kind, "server"), message)
+            failures += [f"{kind}: {e}" for e in errors]
         for command, ack in self.acks:
             if command is None:
                 failures.append(f"an ack of no command sent: {ack}")
@@ -294,7 +331,7 @@ class Wire:
                 frame = None
             kind = frame.get("type") if isinstance(frame, dict) else None
             if kind in CLIENT_TYPES:
-                accepted = not contract.errors(payload_ref(kind), frame)
+                accepted = not contract.errors(payload_ref(kind, "client"), frame)
             else:
                 accepted = False
             if accepted != valid:

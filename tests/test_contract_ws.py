@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 from jsonschema import Draft202012Validator
 from websockets.exceptions import ConnectionClosed
 
-from config.appkeys import SIGNALING
+from config.appkeys import RELAY, SIGNALING
 from moderation import messages as qa_messages
 from moderation.errors import ModerationError
 from moderation.questions import (
@@ -34,6 +34,7 @@ from signaling.programme import QuestionOrder
 from tests.conftest import NodeFactory, app_of, operator_headers, token
 from tests.contract_helpers import (
     CLIENT_TYPES,
+    Side,
     Tap,
     Wire,
     assert_schema_mirrors_struct,
@@ -42,6 +43,7 @@ from tests.contract_helpers import (
     escape,
     event_names,
     http_failures,
+    keys_by_side,
     message_keys,
     operation_types,
     outage_node,
@@ -74,31 +76,36 @@ def test_asyncapi_document_parses_and_lists_exactly_the_server_s_message_types()
         for ref in doc["channels"]["ws"]["messages"].values()
     }
     assert channel_types == CLIENT_TYPES | set(SERVER_TYPES) == set(message_keys())
+    client_keys = set(keys_by_side()["client"].values())
     for key, message in doc["components"]["messages"].items():
         Draft202012Validator.check_schema(message["payload"])
         for example in message.get("examples", []):
             ref = f"#/components/messages/{escape(key)}/payload"
             assert asyncapi().errors(ref, example["payload"]) == []
         kind = message["payload"]["properties"]["type"]["const"]
-        acked = kind in CLIENT_TYPES - UNACKED
+        acked = key in client_keys and kind not in UNACKED
         assert ("x-ack-result" in message) == acked, f"{kind}: x-ack-result"
         if acked:  # every documented result is one the ack message itself allows
             assert (
                 message["x-ack-result"]
-                in asyncapi().at(payload_ref("ack"))["properties"]["result"]["oneOf"]
+                in asyncapi().at(payload_ref("ack", "server"))["properties"]["result"]["oneOf"]
             )
 
 
-@pytest.mark.parametrize("kind", sorted(CLIENT_TYPES | set(SERVER_TYPES) - {"event"}))
+@pytest.mark.parametrize(
+    ("kind", "side"),
+    [(kind, "client") for kind in sorted(CLIENT_TYPES)]
+    + [(kind, "server") for kind in sorted(set(SERVER_TYPES) - {"event"})],
+)
 def test_message_schema_has_exactly_its_struct_s_fields_and_requires_those_without_default(
-    kind: str,
+    kind: str, side: Side
 ) -> None:
     contract = asyncapi()
-    payload = contract.at(payload_ref(kind))
+    payload = contract.at(payload_ref(kind, side))
     assert payload["additionalProperties"] is False
     assert payload["properties"]["type"] == {"const": kind}
     assert_schema_mirrors_struct(
-        payload, structs()[kind], extra={"type"}, exact=kind in CLIENT_TYPES
+        payload, structs(side)[kind], extra={"type"}, exact=side == "client"
     )
     if kind == "auth":
         resume = payload["properties"]["resume"]["oneOf"]
@@ -184,6 +191,7 @@ async def test_real_websocket_traffic_matches_the_asyncapi_document_and_shows_ev
     try:
         await _converse(node, wire)
         await _questions(node, wire)
+        await _media(node, wire)
         await asyncio.gather(*(_refused(node, wire, *case) for case in _refusal_cases()))
         await asyncio.gather(_expires(node, wire), _bad_frames(node, wire), _oversized(node, wire))
         await _going_away(node_factory, wire)
@@ -409,6 +417,56 @@ async def _questions(node: TestServer, wire: Wire) -> None:
     await asyncio.gather(*(tap.drain() for tap in participants))
     for tap in participants:
         assert _staff_views_leaked(tap, participants) == []
+
+
+SDP = (
+    "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
+    "a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=fingerprint:sha-256 AB:CD\r\n"
+)
+HOST = "candidate:1 1 udp 2130706431 192.0.2.10 50000 typ host"
+
+
+class _Holder:
+    """Who holds the floor, for the relay (a stand-in for the speakers' list)."""
+
+    def __init__(self, sub: str) -> None:
+        self.sub = sub
+
+    async def holder(self, session: str) -> str | None:
+        return self.sub
+
+
+async def _media(node: TestServer, wire: Wire) -> None:
+    """The media relay: a speaker with the floor, two desks, every rtc command and relayed type."""
+    sam = await wire.join(node, token(Role.SPEAKER, sub="sam", name="Sam"))
+    desk = await wire.join(node, token(Role.PRODUCTION, sub="desk", name="Desk"))
+    late = await wire.join(node, token(Role.PRODUCTION, sub="late", name="Late desk"))
+    await sam.refused("rtc.offer", "not_allowed", sdp=SDP)  # not granted yet
+    app_of(node)[RELAY].gate = _Holder("sam")  # until the speakers' list is wired
+    assert await sam.ok("rtc.ice") == {"ice_servers": [], "ttl": 600}
+    await sam.refused("rtc.offer", "sdp_invalid", sdp="v=0\r\n")
+    media = (await sam.ok("rtc.offer", sdp=SDP))["media"]
+    assert (await desk.next("rtc.offer", media=media))["name"] == "Sam"
+    await late.next("rtc.offer", media=media)
+    await desk.refused("rtc.answer", "media_not_found", media="m" + "0" * 20, sdp=SDP)
+    assert await desk.ok("rtc.answer", media=media, sdp=SDP) == {"media": media}
+    await sam.next("rtc.answer", media=media)
+    await late.refused("rtc.answer", "media_conflict", media=media, sdp=SDP)
+    await sam.refused("rtc.candidate", "candidate_invalid", media=media, candidate="candidate:x")
+    loopback = HOST.replace("192.0.2.10", "127.0.0.1")
+    assert await sam.ok("rtc.candidate", media=media, candidate=loopback) == {"dropped": True}
+    trickled = {"media": media, "candidate": HOST, "mid": "0", "mline": 0}
+    assert await sam.ok("rtc.candidate", **trickled) == {"dropped": False}
+    await desk.next("rtc.candidate", **trickled)
+    assert await desk.ok("rtc.restart", media=media) == {}
+    await sam.next("rtc.restart", media=media)
+    assert await sam.ok("rtc.offer", media=media, sdp=SDP) == {"media": media}
+    await desk.next("rtc.offer", media=media)
+    assert await desk.ok("rtc.state", media=media, state="connected") == {}
+    await sam.next("rtc.state", media=media, state="connected")
+    assert await sam.ok("rtc.hangup", media=media) == {}
+    await desk.next("rtc.hangup", media=media, reason="hangup")
+    await desk.refused("rtc.state", "media_not_found", media=media, state="closed")
 
 
 def _staff_views_leaked(tap: Tap, taps: tuple[Tap, ...]) -> list[dict[str, Any]]:
