@@ -39,7 +39,7 @@ DEMO_ROLES: tuple[tuple[str, Role, str, str], ...] = (
     ("speaker", Role.SPEAKER, "remote", ""),
     ("moderator", Role.MODERATOR, "venue", "/moderate"),
     ("room display", Role.DISPLAY, "venue", "/display"),
-    ("production desk", Role.PRODUCTION, "venue", ""),
+    ("production desk", Role.PRODUCTION, "venue", "/desk"),
     ("interpreter (fr)", Role.INTERPRETER, "venue", ""),
     ("operator", Role.OPERATOR, "remote", ""),
 )

@@ -62,4 +62,5 @@ def add_page_routes(app: web.Application) -> None:
     app.router.add_get("/s/{session}", _page("participant.html"))
     app.router.add_get("/s/{session}/moderate", _page("moderate.html"))
     app.router.add_get("/s/{session}/display", _page("display.html"))
+    app.router.add_get("/s/{session}/desk", _page("desk.html"))
     app.router.add_static("/static/", STATIC, show_index=False, append_version=False)

@@ -5,6 +5,8 @@
 // The link is /s/<session>/display#code=<join code> (a token with the role `display`).
 
 import { PodiumConnection } from './connection.js';
+import { FloorBoard } from './floor-board.js';
+import { SpeakerBlock } from './floor-view.js';
 import { initLanguage, onLanguageChange, t } from './i18n.js';
 import { setText } from './dom.js';
 import { refusal, sessionAndToken, sessionIdFromPath, takeCode, tokenStore } from './join.js';
@@ -36,6 +38,8 @@ const view = {
   notice: null,
 };
 const board = new QnaBoard();
+const floor = new FloorBoard();
+const speaker = new SpeakerBlock(document, floor);
 const tokens = tokenStore(`podium.token.${view.sessionId}.display`);
 let connection = null;
 
@@ -53,6 +57,7 @@ function render() {
   if (view.notice) setText(el.noticeText, t(view.notice.key, view.notice.params || {}));
   el.retry.hidden = !(view.notice && view.notice.retry);
   setText(el.joinUrl, `${window.location.origin}/s/${encodeURIComponent(view.sessionId)}`);
+  speaker.render();
 
   const q = board.pinnedQuestion();
   el.pinned.hidden = !q;
@@ -98,6 +103,7 @@ function connect(token) {
     view.state = m.state;
     view.notice = null;
     board.reset(m);
+    floor.reset(m);
     render();
   });
   conn.addEventListener('event', (e) => {
@@ -105,7 +111,7 @@ function connect(token) {
     if (event.name === 'session.state' && event.data && event.data.state) {
       view.state = event.data.state;
       render();
-    } else if (board.apply(event)) {
+    } else if (floor.apply(event) || board.apply(event)) {
       render();
     }
   });

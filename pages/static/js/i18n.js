@@ -4,6 +4,7 @@
 // then English. Choosing one sets <html lang> and dir (right-to-left for Arabic); markup names its
 // strings with data-i18n="key" (text) and data-i18n-attr="attribute:key" (attributes).
 
+import { FLOOR_STRINGS } from './strings-floor.js';
 import { QNA_STRINGS } from './strings-qna.js';
 
 export const LANGUAGES = ['ar', 'zh', 'en', 'fr', 'ru', 'es'];
@@ -333,7 +334,9 @@ const STRINGS = {
   },
 };
 
-for (const [lang, table] of Object.entries(QNA_STRINGS)) Object.assign(STRINGS[lang], table);
+for (const extra of [QNA_STRINGS, FLOOR_STRINGS]) {
+  for (const [lang, table] of Object.entries(extra)) Object.assign(STRINGS[lang], table);
+}
 
 let current = FALLBACK;
 let locale = FALLBACK;
@@ -460,6 +463,16 @@ export function initLanguage(select) {
 /** A whole number in the current locale. */
 export function formatNumber(n) {
   return new Intl.NumberFormat(locale).format(n);
+}
+
+/** A duration as a clock ("3:05", "-0:12") in the current locale's digits; whole seconds, rounded up. */
+export function formatClock(seconds) {
+  const total = Math.ceil(Number(seconds) || 0);
+  const sign = total < 0 ? '-' : '';
+  const abs = Math.abs(total);
+  const two = new Intl.NumberFormat(locale, { minimumIntegerDigits: 2, useGrouping: false });
+  const minutes = new Intl.NumberFormat(locale, { useGrouping: false }).format(Math.floor(abs / 60));
+  return `${sign}${minutes}:${two.format(abs % 60)}`;
 }
 
 /** A start–end range of times in the viewer's locale and time zone. */

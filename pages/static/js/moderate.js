@@ -7,6 +7,7 @@
 import { ActionDialog } from './dialog.js';
 import { allowed, buildCard, updateCard } from './cards.js';
 import { PodiumConnection } from './connection.js';
+import { FloorConsole } from './floor-console.js';
 import { h, keepFocus, setAttr, setText, syncList } from './dom.js';
 import {
   AUTONYMS,
@@ -78,6 +79,7 @@ const view = {
   lastCard: null,
 };
 const board = new QnaBoard();
+const floor = new FloorConsole($('floor'), { announce, showError, clearError });
 const dialog = new ActionDialog($('action-dialog'));
 const tokens = tokenStore(`podium.token.${view.sessionId}.moderate`);
 let connection = null;
@@ -467,6 +469,7 @@ function connect(token) {
   if (connection) connection.stop();
   const conn = new PodiumConnection({ session: view.sessionId, token });
   connection = conn;
+  floor.attach(conn);
   conn.addEventListener('status', (e) => {
     view.status = e.detail.status;
     renderHead();
@@ -487,12 +490,15 @@ function connect(token) {
     board.reset(m);
     view.ready = true;
     render();
+    floor.welcome(m);
   });
   conn.addEventListener('event', (e) => {
     const event = e.detail.event;
     if (event.name === 'session.state' && event.data && event.data.state) {
       view.state = event.data.state;
       renderHead();
+    } else if (event.name && event.name.startsWith('floor.')) {
+      floor.event(event);
     } else if (board.apply(event)) {
       render();
     }

@@ -23,6 +23,7 @@ import {
   takeCode,
   tokenStore,
 } from './join.js';
+import { FloorPanel } from './floor.js';
 import { QnaPanel } from './qa.js';
 
 const $ = (id) => document.getElementById(id);
@@ -45,6 +46,7 @@ const el = {
   guestName: $('guest-name'),
   guestError: $('guest-name-error'),
   qna: $('qna'),
+  floor: $('floor'),
   language: $('language'),
 };
 
@@ -62,6 +64,7 @@ const view = {
 let connection = null;
 const tokens = tokenStore(`podium.token.${view.sessionId}`);
 const qna = new QnaPanel(el.qna);
+const floor = new FloorPanel(el.floor);
 
 // ---- rendering ----------------------------------------------------------------------------------
 
@@ -130,6 +133,7 @@ function render() {
   renderNotice();
   el.guest.hidden = !view.guestForm;
   el.qna.hidden = !view.you;
+  if (!view.you) el.floor.hidden = true;
 }
 
 function notify(key, { params, retry } = {}) {
@@ -196,6 +200,7 @@ function connect(token) {
   const conn = new PodiumConnection({ session: view.sessionId, token });
   connection = conn;
   qna.attach(conn);
+  floor.attach(conn);
   conn.addEventListener('status', (e) => {
     view.status = e.detail.status;
     renderStatus();
@@ -209,12 +214,16 @@ function connect(token) {
     view.notice = null;
     render();
     qna.welcome(m);
+    floor.welcome(m);
   });
+  conn.addEventListener('resumed', () => floor.rejoined());
   conn.addEventListener('event', (e) => {
     const event = e.detail.event;
     if (event.name === 'session.state' && event.data && event.data.state) {
       view.state = event.data.state;
       renderState();
+    } else if (event.name && event.name.startsWith('floor.')) {
+      floor.event(event);
     } else {
       qna.event(event);
     }

@@ -203,26 +203,13 @@ export function whenText(seconds) {
   }
 }
 
-const KNOWN_ERRORS = new Set([
-  'text_refused',
-  'too_many_questions',
-  'qna_closed',
-  'question_not_found',
-  'question_conflict',
-  'not_allowed',
-  'not_connected',
-  'disconnected',
-  'timeout',
-  'store_unavailable',
-  'rate_limited',
-  'invalid_message',
-]);
-
-/** A typed refusal from the server, in words the person can act on. */
+/** A typed refusal from the server, in words the person can act on (every `err.<code>` string). */
 export function errorText(error) {
   const code = (error && error.code) || 'unknown';
-  if (code === 'too_many_questions') {
-    return t('err.too_many_questions', { when: whenText(error.retryAfter || 60) });
+  if (code === 'too_many_questions' || code === 'too_many_floor_requests') {
+    return t(`err.${code}`, { when: whenText(error.retryAfter || 60) });
   }
-  return KNOWN_ERRORS.has(code) ? t(`err.${code}`) : t('err.unknown', { code });
+  const key = `err.${code}`;
+  const words = t(key);
+  return words === key ? t('err.unknown', { code }) : words;
 }

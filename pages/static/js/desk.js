@@ -1,0 +1,221 @@
+// The production desk: answers the floor holder's WebRTC offer and shows their video full-bleed with
+// their name and stakeholder group, for the room's screens and the livestream (captured by OBS or
+// vMix as a browser source).
+//
+// The link is /s/<session>/desk#code=<join code> (a token with the role `production`).
+// `?clean=1` (or `#clean`) is the clean mode: only the video and the name strap on black, no
+// controls and no cursor; `?strap=0` leaves out the name strap too (the mixer adds its own).
+
+import { PodiumConnection } from './connection.js';
+import { setAttr, setText } from './dom.js';
+import { FloorBoard } from './floor-board.js';
+import { SpeakerBlock } from './floor-view.js';
+import { initLanguage, onLanguageChange, t } from './i18n.js';
+import { refusal, sessionAndToken, sessionIdFromPath, takeCode, tokenStore } from './join.js';
+import { groupName } from './qa.js';
+import { DeskReceiver } from './rtc.js';
+
+const $ = (id) => document.getElementById(id);
+const el = {
+  title: $('session-title'),
+  connection: $('connection-status'),
+  media: $('media-status'),
+  notice: $('notice'),
+  noticeText: $('notice-text'),
+  retry: $('notice-retry'),
+  sound: $('sound'),
+  restart: $('restart'),
+  hangup: $('hangup'),
+  video: $('desk-video'),
+  strap: $('desk-strap'),
+  name: $('desk-name'),
+  group: $('desk-group'),
+  idle: $('desk-idle'),
+  language: $('language'),
+};
+
+/** The page's options from the query (?clean=1, ?strap=0) and the fragment (#clean). */
+function deskOptions(loc = window.location) {
+  const query = new URLSearchParams(loc.search);
+  const fragment = new URLSearchParams(loc.hash.slice(1));
+  const yes = (v) => v !== null && v !== '0' && v !== 'false';
+  return {
+    clean: yes(query.get('clean')) || yes(fragment.get('clean')),
+    strap: query.get('strap') !== '0',
+  };
+}
+
+const options = deskOptions();
+const view = {
+  sessionId: sessionIdFromPath(),
+  session: null,
+  status: 'idle',
+  notice: null,
+  sound: true, // the speaker is heard unless the browser blocks autoplay with sound
+};
+const desk = new DeskReceiver();
+const floor = new FloorBoard();
+const speaker = new SpeakerBlock(document, floor);
+const tokens = tokenStore(`podium.token.${view.sessionId}.desk`);
+let connection = null;
+
+// ---- rendering ----------------------------------------------------------------------------------
+
+/** What the desk's video is doing, as an i18n key and its parameters. */
+function mediaState(current) {
+  if (!current) {
+    if (desk.refusedName) return ['desk.taken', { name: desk.refusedName }];
+    if (desk.lastEnded) return ['desk.ended', { name: desk.lastEnded.name }];
+    return ['desk.waiting', {}];
+  }
+  const state = current.state === 'new' ? 'connecting' : current.state;
+  const known = ['connecting', 'connected', 'disconnected', 'failed'].includes(state);
+  return [`desk.state.${known ? state : 'connecting'}`, { name: current.name }];
+}
+
+function render() {
+  if (view.session) {
+    delete el.title.dataset.i18n;
+    setText(el.title, view.session.title);
+    document.title = `${t('desk.heading')}: ${view.session.title} — podium`;
+  }
+  el.connection.dataset.status = view.status;
+  setText(el.connection, t(`status.${view.status}`));
+  el.notice.hidden = !view.notice;
+  if (view.notice) setText(el.noticeText, t(view.notice.key, view.notice.params || {}));
+  el.retry.hidden = !(view.notice && view.notice.retry);
+
+  const current = desk.current();
+  const [key, params] = mediaState(current);
+  setText(el.media, t(key, params));
+  el.media.dataset.state = current ? current.state : 'idle';
+
+  const stream = current ? current.stream : null;
+  if (el.video.srcObject !== stream) {
+    el.video.srcObject = stream;
+    if (stream) play();
+  }
+  el.video.hidden = !stream;
+  el.idle.hidden = Boolean(stream) || options.clean;
+  el.strap.hidden = !(stream && options.strap);
+  if (current) {
+    setText(el.name, current.name);
+    setText(el.group, groupName(current.group));
+    el.group.hidden = !current.group;
+  }
+  el.restart.disabled = !(current && current.claimed);
+  el.hangup.disabled = !(current && current.claimed);
+  setAttr(el.sound, 'aria-pressed', String(view.sound && !el.video.muted));
+  speaker.render();
+}
+
+/** Plays the video with sound, or muted where the browser blocks sound until a click. */
+function play() {
+  el.video.muted = !view.sound;
+  el.video.play().catch(() => {
+    el.video.muted = true;
+    el.video.play().catch(() => {});
+    render();
+  });
+}
+
+function notify(key, extra = {}) {
+  view.notice = { key, ...extra };
+  render();
+}
+
+// ---- the join flow ------------------------------------------------------------------------------
+
+async function start(code) {
+  view.notice = null;
+  try {
+    const { session, token, error } = await sessionAndToken(
+      view.sessionId,
+      tokens,
+      code,
+      (role) => role === 'production',
+    );
+    if (session) view.session = session;
+    if (error) notify(error === 'role' ? 'desk.not_production' : error);
+    else if (token) connect(token);
+    else notify('desk.need_link');
+  } catch (err) {
+    notify('join.network', { retry: () => start(code) });
+  }
+}
+
+function connect(token) {
+  if (connection) connection.stop();
+  const conn = new PodiumConnection({ session: view.sessionId, token });
+  connection = conn;
+  desk.attach(conn);
+  conn.addEventListener('status', (e) => {
+    view.status = e.detail.status;
+    render();
+  });
+  conn.addEventListener('welcome', (e) => {
+    const m = e.detail.message;
+    if (!m.you || m.you.role !== 'production') {
+      conn.stop();
+      connection = null;
+      tokens.set(null);
+      notify('desk.not_production');
+      return;
+    }
+    view.session = { ...view.session, ...m.session };
+    view.notice = null;
+    floor.reset(m);
+    desk.rejoined();
+    render();
+  });
+  // After a drop, podium ended the calls with this desk; the speaker's page offers again.
+  conn.addEventListener('resumed', () => desk.rejoined());
+  conn.addEventListener('event', (e) => {
+    if (floor.apply(e.detail.event)) render();
+  });
+  conn.addEventListener('closed', (e) => {
+    connection = null;
+    const { key, params, spent, retry } = refusal(e.detail.error);
+    if (spent) tokens.set(null);
+    notify(key, { params, retry: retry ? () => connect(token) : null });
+  });
+  conn.start();
+}
+
+// ---- start --------------------------------------------------------------------------------------
+
+document.body.classList.toggle('clean', options.clean);
+$('desk-bar').hidden = options.clean;
+initLanguage(el.language);
+onLanguageChange(render);
+desk.addEventListener('change', render);
+el.retry.addEventListener('click', () => {
+  const retry = view.notice && view.notice.retry;
+  view.notice = null;
+  render();
+  if (retry) retry();
+});
+el.sound.addEventListener('click', () => {
+  view.sound = !(view.sound && !el.video.muted);
+  el.video.muted = !view.sound;
+  render();
+});
+// Browsers allow sound after an interaction: a click anywhere turns it on (the clean page has no
+// button).
+document.addEventListener('pointerdown', (e) => {
+  if (e.target === el.sound) return;
+  if (view.sound && el.video.muted && el.video.srcObject) {
+    el.video.muted = false;
+    render();
+  }
+});
+el.restart.addEventListener('click', () => {
+  const current = desk.current();
+  if (current) desk.restart(current.media);
+});
+el.hangup.addEventListener('click', () => {
+  const current = desk.current();
+  if (current) desk.hangup(current.media);
+});
+render();
+start(takeCode());
