@@ -14,13 +14,16 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from config.appkeys import PROGRAMME, QNA, REDIS, REGISTRY, RELAY, SETTINGS, SIGNALING
+from config.appkeys import FLOOR, PROGRAMME, QNA, REDIS, REGISTRY, RELAY, SETTINGS, SIGNALING
 from config.embedded import EmbeddedStore
 from config.observability import LoopLag, metrics_handler
 from config.programme import load_programme
 from config.settings import Settings, SettingsError
+from moderation.floor_messages import COMMANDS as FLOOR_COMMANDS
+from moderation.floor_service import FloorLimits, FloorService
+from moderation.floor_store import FloorStore
 from moderation.messages import COMMANDS as QNA_COMMANDS
-from moderation.metrics import QnaMetrics
+from moderation.metrics import FloorMetrics, QnaMetrics
 from moderation.routes import QnaRoutes
 from moderation.service import QnaLimits, QnaService
 from moderation.store import QuestionStore
@@ -85,10 +88,11 @@ def create_app(
     keys = TokenKeys(jwt_secret(settings), settings.jwt_issuer, settings.jwt_audience)
     registry = CollectorRegistry()
     metrics = SignalingMetrics(registry, programme.session_ids)
-    codec = Codec((*BASE_COMMANDS, *QNA_COMMANDS, *RTC_COMMANDS))
+    codec = Codec((*BASE_COMMANDS, *QNA_COMMANDS, *FLOOR_COMMANDS, *RTC_COMMANDS))
     routes = SignalingRoutes(codec, settings.origins)
     qna_routes = QnaRoutes()
     qna_metrics = QnaMetrics(registry, programme.session_ids)
+    floor_metrics = FloorMetrics(registry, programme.session_ids)
 
     app = web.Application(
         middlewares=[security_headers, errors_middleware], client_max_size=MAX_BODY
@@ -164,6 +168,15 @@ def create_app(
         qna.register()
         app[QNA] = qna
         qna_routes.bind(qna)
+        floor = FloorService(
+            service,
+            FloorStore(store),
+            floor_metrics,
+            limits=FloorLimits(),
+            clock=clock,
+        )
+        floor.register()
+        app[FLOOR] = floor
         relay = RelayService(
             service,
             _NoFloor(),
@@ -179,6 +192,7 @@ def create_app(
         await hub.start()
         await service.start()
         service.spawn(qna.run_metrics())
+        service.spawn(floor.run())
         service.spawn(relay.run_metrics())
         try:
             yield

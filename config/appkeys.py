@@ -7,6 +7,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from config.settings import Settings
+from moderation.floor_service import FloorService
 from moderation.service import QnaService
 from signaling.programme import Programme
 from signaling.relay import RelayService
@@ -18,4 +19,5 @@ REGISTRY = web.AppKey("registry", CollectorRegistry)
 REDIS = web.AppKey("redis", aioredis.Redis)
 SIGNALING = web.AppKey("signaling", SignalingService)
 QNA = web.AppKey("qna", QnaService)
+FLOOR = web.AppKey("floor", FloorService)
 RELAY = web.AppKey("relay", RelayService)

@@ -68,7 +68,7 @@ _SESSION_FIELDS: Final = (
     "floor",
 )
 _QNA_FIELDS: Final = ("enabled", "premoderation", "anonymous_allowed", "max_chars", "order")
-_FLOOR_FIELDS: Final = ("enabled", "speaking_seconds", "remote_speakers")
+_FLOOR_FIELDS: Final = ("enabled", "speaking_seconds", "remote_speakers", "revoke_on_expiry")
 
 FieldPath = tuple[str | int, ...]
 _T = TypeVar("_T")
@@ -446,6 +446,9 @@ class _Reader:
                 table, "speaking_seconds", path, default.speaking_seconds, 10, 3600
             ),
             remote_speakers=self.boolean(table, "remote_speakers", path, default.remote_speakers),
+            revoke_on_expiry=self.boolean(
+                table, "revoke_on_expiry", path, default.revoke_on_expiry
+            ),
         )
 
     def table(self, raw: object, path: FieldPath, fields: Collection[str]) -> dict[str, Any] | None:

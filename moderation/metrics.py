@@ -63,3 +63,43 @@ class QnaMetrics:
         for state in QState:
             self.questions.labels(label, state.value).set(counts.get(state.value, 0))
         self.queue_depth.labels(label).set(counts.get(QState.PENDING.value, 0))
+
+
+class FloorMetrics:
+    """Every speakers' list metric."""
+
+    def __init__(self, registry: CollectorRegistry, sessions: frozenset[str]) -> None:
+        self.sessions = sessions
+        self.requests = Counter(
+            "podium_floor_requests",
+            "Requests for the floor put on the list on this node (moderators' additions included).",
+            ["session"],
+            registry=registry,
+        )
+        self.grants = Counter(
+            "podium_floor_grants",
+            "Turns given on this node.",
+            ["session"],
+            registry=registry,
+        )
+        self.speaking = Counter(
+            "podium_floor_speaking_seconds",
+            "Seconds spoken, added when a turn ends (on the node that ended it).",
+            ["session"],
+            registry=registry,
+        )
+        self.queue_length = Gauge(
+            "podium_floor_queue_length",
+            "Requests waiting on the speakers' list (cluster-wide; every node reports it: use max).",
+            ["session"],
+            registry=registry,
+        )
+
+    def label(self, session: str) -> str:
+        """The session as a label value from the programme's fixed set."""
+        return bounded(session, self.sessions)
+
+    def export_lengths(self, lengths: dict[str, int]) -> None:
+        """Sets the queue-length gauges from the store's figures."""
+        for session, length in lengths.items():
+            self.queue_length.labels(self.label(session)).set(length)

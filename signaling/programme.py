@@ -38,6 +38,7 @@ class FloorSettings:
     enabled: bool = True
     speaking_seconds: int = 180
     remote_speakers: bool = True
+    revoke_on_expiry: bool = False
 
 
 @dataclass(frozen=True, slots=True)

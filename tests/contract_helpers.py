@@ -27,6 +27,7 @@ from websockets.typing import Origin
 
 from config.appkeys import SIGNALING
 from config.embedded import EmbeddedStore
+from moderation.floor_messages import COMMANDS as FLOOR_COMMANDS
 from moderation.messages import COMMANDS as QNA_COMMANDS
 from signaling.errors import SignalingError
 from signaling.messages import BASE_COMMANDS, SERVER_TYPES, Command, Message, type_of
@@ -35,7 +36,12 @@ from tests.conftest import ORIGIN, ClientFactory, NodeFactory, app_of, ws_url
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 # The commands the composition root (config/app.py) registers with the server's codec.
-CLIENT_COMMANDS: Final[tuple[type[Command], ...]] = (*BASE_COMMANDS, *QNA_COMMANDS, *RTC_COMMANDS)
+CLIENT_COMMANDS: Final[tuple[type[Command], ...]] = (
+    *BASE_COMMANDS,
+    *QNA_COMMANDS,
+    *FLOOR_COMMANDS,
+    *RTC_COMMANDS,
+)
 CLIENT_TYPES: Final = frozenset(type_of(command) for command in CLIENT_COMMANDS)
 HTTP_METHODS: Final = frozenset(
     {"get", "put", "post", "delete", "options", "head", "patch", "trace"}

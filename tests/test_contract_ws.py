@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 from jsonschema import Draft202012Validator
 from websockets.exceptions import ConnectionClosed
 
-from config.appkeys import RELAY, SIGNALING
+from config.appkeys import FLOOR, RELAY, SIGNALING
 from moderation import messages as qa_messages
 from moderation.errors import ModerationError
 from moderation.questions import (
@@ -191,6 +191,7 @@ async def test_real_websocket_traffic_matches_the_asyncapi_document_and_shows_ev
     try:
         await _converse(node, wire)
         await _questions(node, wire)
+        await _floor(node, wire)
         await _media(node, wire)
         await asyncio.gather(*(_refused(node, wire, *case) for case in _refusal_cases()))
         await asyncio.gather(_expires(node, wire), _bad_frames(node, wire), _oversized(node, wire))
@@ -487,6 +488,65 @@ def _staff_views_leaked(tap: Tap, taps: tuple[Tap, ...]) -> list[dict[str, Any]]
         if "author" in view
         or (view["id"] not in own and ("reason" in view or view["state"] not in PUBLIC))
     ]
+
+
+async def _floor(node: TestServer, wire: Wire) -> None:
+    """The speakers' list at work: a chair, three people asking for the floor and a room display."""
+    chair = await wire.join(node, token(Role.MODERATOR, sub="claire", name="Claire"))
+    amina = await wire.join(node, token(sub="amina", name="Amina"))
+    li = await wire.join(node, token(sub="li", name="Li", mode="venue"))
+    ben = await wire.join(node, token(sub="ben", name="Ben"))
+    screen = await wire.join(node, token(Role.DISPLAY, sub="screen", name="Room XX"))
+    assert screen.welcome["parts"]["floor"] == {"open": True, "queue": [], "expired": False}
+
+    first = (await amina.ok("floor.request"))["entry"]
+    second = (await li.ok("floor.request"))["entry"]
+    await screen.event("floor.list", lambda data: len(data["queue"]) == 2)
+    venue = (await chair.ok("floor.add", name="Ambassador Okafor", group="government"))["entry"]
+    assert await chair.ok("floor.move", entry=venue, position=0) == {"entry": venue, "position": 0}
+    assert await chair.ok("floor.skip", entry=venue) == {"entry": venue, "position": 2}
+    granted = await chair.ok("floor.grant", entry=first)
+    assert granted["entry"] == first
+    await screen.event("floor.list", lambda data: data.get("speaker", {}).get("entry") == first)
+    again = await wire.join(node, token(sub="amina", name="Amina"))  # a second tab: mine
+    assert again.welcome["parts"]["floor"]["mine"] == first
+
+    await chair.ok("floor.grant", entry=second)  # Amina's turn ends: replaced
+    await screen.event("floor.ended", lambda data: data == {"entry": first, "reason": "replaced"})
+    service = app_of(node)[FLOOR]
+    service.clock = lambda: time.time() + 3600  # Li's time has run out
+    try:
+        assert await service.check_expiry() == 1
+    finally:
+        service.clock = time.time
+    await screen.event("floor.expired", lambda data: data == {"entry": second})
+    await screen.event("floor.list", lambda data: data["expired"] is True)
+    assert await li.ok("floor.withdraw") == {"entry": second}
+    await screen.event("floor.ended", lambda data: data == {"entry": second, "reason": "yielded"})
+    assert await chair.ok("floor.revoke", entry=venue) == {"entry": venue}
+    assert await chair.ok("floor.close", closed=True) == {"closed": True}
+    await ben.refused("floor.request", "floor_closed")
+    assert await chair.ok("floor.close", closed=False) == {"closed": False}
+
+    # Refusals: a typed error each.
+    await amina.refused("floor.grant", "not_allowed", entry=first)
+    await chair.refused("floor.revoke", "floor_conflict")  # nobody speaks
+    await chair.refused("floor.add", "text_refused", name="Okafor", group="youth")
+    for _ in range(5):
+        await ben.ok("floor.request")
+        await ben.ok("floor.withdraw")
+    assert (await ben.refused("floor.request", "too_many_floor_requests"))["retry_after"] > 0
+    malformed: list[tuple[str, dict[str, Any]]] = [
+        ("floor.request", {"mode": "venue"}),
+        ("floor.grant", {"entry": "F1"}),
+        ("floor.move", {"entry": first, "position": -1}),
+        ("floor.add", {"name": "x" * 2001}),
+        ("floor.close", {}),
+    ]
+    for command, fields in malformed:
+        answer = await ben.answer(command, valid=False, **fields)
+        assert answer.get("code") == "invalid_message", answer
+    await asyncio.gather(*(tap.drain() for tap in (amina, li, ben, screen, again)))
 
 
 def _auth(tok: str, session: str = "plenary", rid: str = "a1", **extra: Any) -> dict[str, Any]:

@@ -82,6 +82,7 @@ async def test_metrics_pass_promtool_check(node: TestServer, connect: ClientFact
         "podium_signaling_fanout_latency_seconds_bucket",
         "podium_event_loop_lag_seconds",
         "podium_session_state",
+        "podium_floor_queue_length",
     ):
         assert name in text, name
 
@@ -120,3 +121,31 @@ async def test_qa_metrics_count_questions_by_state_votes_and_actions(
     assert 'podium_qa_votes_total{session="plenary"} 1.0' in text
     assert 'podium_qa_moderator_actions_total{action="approve"} 1.0' in text
     assert "podium_qa_decision_seconds_count 1.0" in text
+
+
+async def test_floor_metrics_count_requests_grants_speaking_time_and_the_queue(
+    node: TestServer, connect: ClientFactory
+) -> None:
+    from config.appkeys import FLOOR
+    from signaling.identity import Role
+    from tests.conftest import app_of
+
+    amina = await connect(node, token(sub="amina"))
+    li = await connect(node, token(sub="li"))
+    chair = await connect(node, token(Role.MODERATOR, sub="chair"))
+    entry = (await amina.request("floor.request"))["entry"]
+    await li.request("floor.request")
+    await chair.request("floor.add", name="Dr Haddad")
+    await chair.request("floor.grant", entry=entry)
+    await chair.request("floor.revoke")
+    floor = app_of(node)[FLOOR]
+    await floor.refresh_metrics()
+    text = await _metrics(node)
+    assert 'podium_floor_requests_total{session="plenary"} 3.0' in text
+    assert 'podium_floor_grants_total{session="plenary"} 1.0' in text
+    assert 'podium_floor_queue_length{session="plenary"} 2.0' in text
+    assert 'podium_floor_queue_length{session="workshop"} 0.0' in text
+    spoken = next(
+        line for line in text.splitlines() if line.startswith("podium_floor_speaking_seconds_total")
+    )
+    assert 0 <= float(spoken.rsplit(" ", 1)[1]) < 5

@@ -154,7 +154,8 @@ def test_every_field_written_is_read_into_the_programme() -> None:
     ) + session(
         "[sessions.qna]\nenabled = false\npremoderation = false\nanonymous_allowed = false\n"
         'max_chars = 2000\norder = "balanced"\n'
-        "[sessions.floor]\nenabled = false\nspeaking_seconds = 3600\nremote_speakers = false\n",
+        "[sessions.floor]\nenabled = false\nspeaking_seconds = 3600\nremote_speakers = false\n"
+        "revoke_on_expiry = true\n",
         track='"AI governance"',
         languages='["fr"]',
         moderators='["Claire Martin"]',
@@ -178,7 +179,7 @@ def test_every_field_written_is_read_into_the_programme() -> None:
     assert only.guest_access is True
     assert only.description == "About AI."
     assert only.qna == QnaSettings(False, False, False, 2000, "balanced")
-    assert only.floor == FloorSettings(False, 3600, False)
+    assert only.floor == FloorSettings(False, 3600, False, True)
 
 
 def test_qna_and_floor_may_be_written_as_inline_tables() -> None:
