@@ -14,7 +14,17 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from config.appkeys import FLOOR, PROGRAMME, QNA, REDIS, REGISTRY, RELAY, SETTINGS, SIGNALING
+from config.appkeys import (
+    FLOOR,
+    PROGRAMME,
+    QNA,
+    REDIS,
+    REGISTRY,
+    RELAY,
+    SETTINGS,
+    SIGNALING,
+    STREAMING,
+)
 from config.embedded import EmbeddedStore
 from config.observability import LoopLag, metrics_handler
 from config.programme import load_programme
@@ -41,7 +51,11 @@ from signaling.routes import SignalingRoutes, errors_middleware
 from signaling.rtc_messages import COMMANDS as RTC_COMMANDS
 from signaling.service import Limits, SignalingService
 from signaling.store import SessionStore
-from signaling.turn import IceConfig
+from signaling.turn import IceConfig, ice_servers
+from streaming.metrics import StreamingMetrics
+from streaming.routes import StreamingRoutes
+from streaming.service import StreamingService, StreamLimits
+from streaming.store import ChannelStore
 
 log = logging.getLogger("podium.app")
 
@@ -92,6 +106,11 @@ def create_app(
     routes = SignalingRoutes(codec, settings.origins)
     qna_routes = QnaRoutes()
     qna_metrics = QnaMetrics(registry, programme.session_ids)
+    languages = frozenset(programme.event.languages).union(
+        *(s.languages for s in programme.sessions)
+    )
+    stream_metrics = StreamingMetrics(registry, programme.session_ids, languages)
+    stream_routes = StreamingRoutes()
     floor_metrics = FloorMetrics(registry, programme.session_ids)
 
     app = web.Application(
@@ -200,6 +219,34 @@ def create_app(
             await service.stop()
             await hub.stop()
 
+    async def streaming_context(app: web.Application) -> AsyncIterator[None]:
+        # After signaling's context, so it stops first: every peer connection and recorder is
+        # closed (within drain_seconds) while the store can still record the channels offline.
+        signaling = app[SIGNALING]
+        ice = IceConfig(settings.ice_servers, settings.turn_secret, settings.turn_ttl)
+        streaming = StreamingService(
+            programme,
+            ChannelStore(signaling.store),
+            stream_metrics,
+            node=signaling.presence.node,
+            data_dir=settings.data_dir,
+            limits=StreamLimits(
+                max_listeners=settings.stream_max_listeners,
+                max_channels=settings.stream_max_channels,
+                media_timeout=settings.stream_media_timeout,
+                record=settings.stream_record,
+            ),
+            ice_servers=lambda identity: ice_servers(ice, identity.sub, clock())["ice_servers"],
+            clock=clock,
+        )
+        app[STREAMING] = streaming
+        stream_routes.bind(streaming, signaling)
+        await streaming.start()
+        try:
+            yield
+        finally:
+            await streaming.stop(timeout=settings.drain_seconds)
+
     async def drain(app: web.Application) -> None:
         # SIGTERM: refuse new sockets, ask every client to reconnect (elsewhere), within a bound.
         service = app[SIGNALING]
@@ -215,6 +262,7 @@ def create_app(
 
     app.cleanup_ctx.append(store_context)
     app.cleanup_ctx.append(signaling_context)
+    app.cleanup_ctx.append(streaming_context)
     app.cleanup_ctx.append(LoopLag(registry).context)
     app.on_shutdown.append(drain)
 
@@ -225,6 +273,7 @@ def create_app(
     )
     routes.add_to(app)
     qna_routes.add_to(app)
+    stream_routes.add_to(app)
     add_page_routes(app)
     return app
 

@@ -12,6 +12,7 @@ from moderation.service import QnaService
 from signaling.programme import Programme
 from signaling.relay import RelayService
 from signaling.service import SignalingService
+from streaming.service import StreamingService
 
 SETTINGS = web.AppKey("settings", Settings)
 PROGRAMME = web.AppKey("programme", Programme)
@@ -21,3 +22,4 @@ SIGNALING = web.AppKey("signaling", SignalingService)
 QNA = web.AppKey("qna", QnaService)
 FLOOR = web.AppKey("floor", FloorService)
 RELAY = web.AppKey("relay", RelayService)
+STREAMING = web.AppKey("streaming", StreamingService)

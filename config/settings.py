@@ -55,6 +55,10 @@ class Settings:
     turn_ttl: int = 600
     allow_private_candidates: bool = False
     max_sdp_bytes: int = 16 * 1024
+    stream_max_listeners: int = 200
+    stream_max_channels: int = 16
+    stream_media_timeout: float = 5.0
+    stream_record: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -156,3 +160,7 @@ def _check(settings: Settings) -> None:
         raise SettingsError("turn_ttl must be 60–86400 seconds")
     if not 1024 <= settings.max_sdp_bytes <= 60 * 1024:
         raise SettingsError("max_sdp_bytes must be 1024–61440 (an SDP travels in one frame)")
+    if settings.stream_max_listeners < 0 or settings.stream_max_channels < 0:
+        raise SettingsError("stream_max_listeners and stream_max_channels must not be negative")
+    if not 1.0 <= settings.stream_media_timeout <= 60.0:
+        raise SettingsError("stream_media_timeout must be 1–60 seconds")

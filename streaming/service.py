@@ -193,7 +193,6 @@ class StreamingService:
                 current.publisher.sub if current else None, identity, takeover=takeover
             )
             if not replacing and len(self.channels) >= self.limits.max_channels:
-                self.metrics.refused("over_capacity")
                 raise OverCapacity(
                     "this node carries as many channels as it may",
                     retry_after=self.limits.retry_after,
@@ -328,14 +327,13 @@ class StreamingService:
         """
         parsed = sdp.parse_offer(offer)
         sdp.check_media(parsed, spec, publish=False)
-        live = self.channels.get((session.id, spec.id))
-        if live is None or not live.live:
-            raise ChannelOffline("the channel is not live on this node")
         if self.listener_count() >= self.limits.max_listeners:
-            self.metrics.refused("over_capacity")
             raise OverCapacity(
                 "this node has as many listeners as it may", retry_after=self.limits.retry_after
             )
+        live = self.channels.get((session.id, spec.id))
+        if live is None or not live.live:
+            raise ChannelOffline("the channel is not live on this node")
         peer = new_peer(session.id, spec.id, publish=False, sub=identity.sub, name=identity.name)
         peer.ice_ufrag, peer.ice_pwd = parsed.ice_ufrag, parsed.ice_pwd
         try:

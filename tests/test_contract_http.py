@@ -37,6 +37,7 @@ from tests.contract_helpers import (
     http_failures,
     openapi,
 )
+from tests.contract_streaming import STREAMING_EXCHANGES
 
 METRICS_TOKEN: Final = "metrics-token-for-the-contract-tests"
 
@@ -589,6 +590,9 @@ async def a_session_s_moderator_console_is_served(ctx: Ctx) -> ClientResponse:
 @exchange("GET", "/s/{session}/display", 200)
 async def a_session_s_room_display_is_served(ctx: Ctx) -> ClientResponse:
     return await ctx.get("/s/plenary/display")
+
+
+EXCHANGES.update(STREAMING_EXCHANGES)
 
 
 def test_every_documented_http_response_is_produced_by_a_real_exchange() -> None:
