@@ -6,13 +6,13 @@
 // `?clean=1` (or `#clean`) is the clean mode: only the video and the name strap on black, no
 // controls and no cursor; `?strap=0` leaves out the name strap too (the mixer adds its own).
 
-import { PodiumConnection } from './connection.js';
 import { setAttr, setText } from './dom.js';
 import { FloorBoard } from './floor-board.js';
 import { SpeakerBlock } from './floor-view.js';
 import { initLanguage, onLanguageChange, t } from './i18n.js';
-import { refusal, sessionAndToken, sessionIdFromPath, takeCode, tokenStore } from './join.js';
+import { sessionIdFromPath, takeCode, tokenStore } from './join.js';
 import { groupName } from './qa.js';
+import { RoleLink } from './role-link.js';
 import { DeskReceiver } from './rtc.js';
 
 const $ = (id) => document.getElementById(id);
@@ -55,9 +55,8 @@ const view = {
 };
 const desk = new DeskReceiver();
 const floor = new FloorBoard();
-const speaker = new SpeakerBlock(document, floor);
+const speaker = new SpeakerBlock($('floor-now'), floor);
 const tokens = tokenStore(`podium.token.${view.sessionId}.desk`);
-let connection = null;
 
 // ---- rendering ----------------------------------------------------------------------------------
 
@@ -126,61 +125,37 @@ function notify(key, extra = {}) {
 
 // ---- the join flow ------------------------------------------------------------------------------
 
-async function start(code) {
-  view.notice = null;
-  try {
-    const { session, token, error } = await sessionAndToken(
-      view.sessionId,
-      tokens,
-      code,
-      (role) => role === 'production',
-    );
-    if (session) view.session = session;
-    if (error) notify(error === 'role' ? 'desk.not_production' : error);
-    else if (token) connect(token);
-    else notify('desk.need_link');
-  } catch (err) {
-    notify('join.network', { retry: () => start(code) });
-  }
-}
-
-function connect(token) {
-  if (connection) connection.stop();
-  const conn = new PodiumConnection({ session: view.sessionId, token });
-  connection = conn;
-  desk.attach(conn);
-  conn.addEventListener('status', (e) => {
-    view.status = e.detail.status;
-    render();
-  });
-  conn.addEventListener('welcome', (e) => {
-    const m = e.detail.message;
-    if (!m.you || m.you.role !== 'production') {
-      conn.stop();
-      connection = null;
-      tokens.set(null);
-      notify('desk.not_production');
-      return;
-    }
-    view.session = { ...view.session, ...m.session };
-    view.notice = null;
-    floor.reset(m);
-    desk.rejoined();
-    render();
-  });
-  // After a drop, podium ended the calls with this desk; the speaker's page offers again.
-  conn.addEventListener('resumed', () => desk.rejoined());
-  conn.addEventListener('event', (e) => {
-    if (floor.apply(e.detail.event)) render();
-  });
-  conn.addEventListener('closed', (e) => {
-    connection = null;
-    const { key, params, spent, retry } = refusal(e.detail.error);
-    if (spent) tokens.set(null);
-    notify(key, { params, retry: retry ? () => connect(token) : null });
-  });
-  conn.start();
-}
+const link = new RoleLink({
+  sessionId: view.sessionId,
+  tokens,
+  accept: (role) => role === 'production',
+  needLink: 'desk.need_link',
+  wrongRole: 'desk.not_production',
+  notify,
+  onSession(session) {
+    view.session = session;
+  },
+  wire(conn) {
+    desk.attach(conn);
+    conn.addEventListener('status', (e) => {
+      view.status = e.detail.status;
+      render();
+    });
+    conn.addEventListener('welcome', (e) => {
+      const m = e.detail.message;
+      view.session = { ...view.session, ...m.session };
+      view.notice = null;
+      floor.reset(m);
+      desk.rejoined();
+      render();
+    });
+    // After a drop, podium ended the calls with this desk; the speaker's page offers again.
+    conn.addEventListener('resumed', () => desk.rejoined());
+    conn.addEventListener('event', (e) => {
+      if (floor.apply(e.detail.event)) render();
+    });
+  },
+});
 
 // ---- start --------------------------------------------------------------------------------------
 
@@ -218,4 +193,4 @@ el.hangup.addEventListener('click', () => {
   if (current) desk.hangup(current.media);
 });
 render();
-start(takeCode());
+link.start(takeCode());

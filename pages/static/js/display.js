@@ -4,14 +4,14 @@
 //
 // The link is /s/<session>/display#code=<join code> (a token with the role `display`).
 
-import { PodiumConnection } from './connection.js';
 import { FloorBoard } from './floor-board.js';
 import { SpeakerBlock } from './floor-view.js';
 import { initLanguage, onLanguageChange, t } from './i18n.js';
 import { setText } from './dom.js';
-import { refusal, sessionAndToken, sessionIdFromPath, takeCode, tokenStore } from './join.js';
+import { sessionIdFromPath, takeCode, tokenStore } from './join.js';
 import { QnaBoard, fillQuestionText, votesText } from './qa-board.js';
 import { fillByline } from './qa.js';
+import { RoleLink } from './role-link.js';
 
 const $ = (id) => document.getElementById(id);
 const el = {
@@ -39,9 +39,8 @@ const view = {
 };
 const board = new QnaBoard();
 const floor = new FloorBoard();
-const speaker = new SpeakerBlock(document, floor);
+const speaker = new SpeakerBlock($('floor-now'), floor, { heading: 'h2' });
 const tokens = tokenStore(`podium.token.${view.sessionId}.display`);
-let connection = null;
 
 function render() {
   if (view.session) {
@@ -73,56 +72,42 @@ function notify(key, options = {}) {
   render();
 }
 
-async function start(code) {
-  view.notice = null;
-  try {
-    const { session, token, error } = await sessionAndToken(view.sessionId, tokens, code);
-    if (session) {
-      view.session = session;
-      view.state = session.state;
-    }
-    if (error) notify(error);
-    else if (token) connect(token);
-    else notify('display.need_link');
-  } catch (err) {
-    notify('join.network', { retry: () => start(code) });
-  }
-}
-
-function connect(token) {
-  if (connection) connection.stop();
-  const conn = new PodiumConnection({ session: view.sessionId, token });
-  connection = conn;
-  conn.addEventListener('status', (e) => {
-    view.status = e.detail.status;
-    render();
-  });
-  conn.addEventListener('welcome', (e) => {
-    const m = e.detail.message;
-    view.session = { ...view.session, ...m.session };
-    view.state = m.state;
-    view.notice = null;
-    board.reset(m);
-    floor.reset(m);
-    render();
-  });
-  conn.addEventListener('event', (e) => {
-    const event = e.detail.event;
-    if (event.name === 'session.state' && event.data && event.data.state) {
-      view.state = event.data.state;
+const link = new RoleLink({
+  sessionId: view.sessionId,
+  tokens,
+  accept: () => true,
+  needLink: 'display.need_link',
+  wrongRole: 'display.need_link',
+  notify,
+  onSession(session) {
+    view.session = session;
+    view.state = session.state;
+  },
+  wire(conn) {
+    conn.addEventListener('status', (e) => {
+      view.status = e.detail.status;
       render();
-    } else if (floor.apply(event) || board.apply(event)) {
+    });
+    conn.addEventListener('welcome', (e) => {
+      const m = e.detail.message;
+      view.session = { ...view.session, ...m.session };
+      view.state = m.state;
+      view.notice = null;
+      board.reset(m);
+      floor.reset(m);
       render();
-    }
-  });
-  conn.addEventListener('closed', (e) => {
-    connection = null;
-    const { key, params, spent, retry } = refusal(e.detail.error);
-    if (spent) tokens.set(null);
-    notify(key, { params, retry: retry ? () => connect(token) : null });
-  });
-  conn.start();
-}
+    });
+    conn.addEventListener('event', (e) => {
+      const event = e.detail.event;
+      if (event.name === 'session.state' && event.data && event.data.state) {
+        view.state = event.data.state;
+        render();
+      } else if (floor.apply(event) || board.apply(event)) {
+        render();
+      }
+    });
+  },
+});
 
 initLanguage(el.language);
 onLanguageChange(render);
@@ -133,4 +118,4 @@ el.retry.addEventListener('click', () => {
   if (retry) retry();
 });
 render();
-start(takeCode());
+link.start(takeCode());

@@ -52,7 +52,7 @@ export class FloorConsole {
     this.connection = null;
     this.busy = false;
     this.waiters = []; // resolved by the next floor.list
-    this.speaker = new SpeakerBlock(root, this.board);
+    this.speaker = new SpeakerBlock($('floor-now'), this.board, { live: false });
     this.el.close.addEventListener('click', () => this._toggleOpen());
     this.el.revoke.addEventListener('click', () => this._revoke());
     this.el.queue.addEventListener('click', (e) => {

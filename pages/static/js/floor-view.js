@@ -1,8 +1,8 @@
 // The speakers' list drawn the same way on every page: an entry (name in its own direction, group,
 // remote or in the room) and the "now speaking" block with its countdown.
 
-import { h, setText } from './dom.js';
-import { t } from './i18n.js';
+import { h, setAttr, setText } from './dom.js';
+import { t, translate } from './i18n.js';
 import { Ticker, countdownText, entryDetails } from './floor-board.js';
 
 /** A queued or speaking person as a list item: the name in its own direction, then the details. */
@@ -28,20 +28,51 @@ export function fillEntry(node, entry, mine) {
 }
 
 /**
- * The "now speaking" block of a page (#floor-now with its name, details, timer and expiry tag):
- * who has the floor and the time left, counting down every quarter second while someone speaks.
+ * The "now speaking" block of a page: who has the floor (name, group, remote or in the room) and
+ * the time left, counting down every quarter second while someone speaks. It fills the page's
+ * #floor-now element (before anything the page put there, such as the console's buttons).
  */
 export class SpeakerBlock {
-  constructor(root, board) {
-    const $ = (id) => root.querySelector(`#${id}`);
+  /**
+   * @param {HTMLElement} block  the page's #floor-now element
+   * @param {import('./floor-board.js').FloorBoard} board
+   * @param {{heading?: string, live?: boolean}} [options]  the tag of the "Now speaking" label (a
+   *   heading on the display, where it names its section); whether a new speaker is announced (not
+   *   on the console, which says so itself)
+   */
+  constructor(block, board, { heading = 'p', live = true } = {}) {
     this.board = board;
+    const label = h(heading, {
+      id: 'floor-now-label',
+      class: 'floor-now-label',
+      'data-i18n': 'floor.now_speaking',
+    });
     this.el = {
-      block: $('floor-now'),
-      name: $('floor-now-name'),
-      details: $('floor-now-details'),
-      timer: $('floor-now-timer'),
-      expired: $('floor-now-expired'),
+      block,
+      name: h('bdi', { id: 'floor-now-name', class: 'floor-name', dir: 'auto' }),
+      details: h('span', { id: 'floor-now-details', class: 'floor-details muted' }),
+      timer: h('span', { id: 'floor-now-timer', class: 'floor-timer', role: 'timer' }),
+      expired: h('span', {
+        id: 'floor-now-expired',
+        class: 'tag tag-held floor-expired-tag',
+        'data-i18n': 'floor.expired',
+        hidden: true,
+      }),
     };
+    const left = h('span', { class: 'visually-hidden', 'data-i18n': 'floor.time_left' });
+    block.prepend(
+      label,
+      h(
+        'p',
+        { class: 'floor-now-who', 'aria-live': live ? 'polite' : null },
+        this.el.name,
+        ' ',
+        this.el.details,
+      ),
+      h('p', { class: 'floor-timer-line' }, left, this.el.timer, ' ', this.el.expired),
+    );
+    if (block.tagName === 'SECTION') setAttr(block, 'aria-labelledby', 'floor-now-label');
+    translate(block);
     this.ticker = new Ticker(
       () => this._fill(),
       () => Boolean(this.board.speaker),

@@ -51,7 +51,7 @@ export class FloorPanel {
     this.error = null;
     this.busy = false;
     this.notice = null; // i18n key of the last thing that happened to the person's own entry
-    this.speaker = new SpeakerBlock(root, this.board);
+    this.speaker = new SpeakerBlock($('floor-now'), this.board);
     this.el.request.addEventListener('click', () => this._request());
     this.el.withdraw.addEventListener('click', () => this._withdraw());
     this.el.camera.addEventListener('click', () => this.publisher.preview());

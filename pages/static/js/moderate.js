@@ -6,7 +6,6 @@
 
 import { ActionDialog } from './dialog.js';
 import { allowed, buildCard, updateCard } from './cards.js';
-import { PodiumConnection } from './connection.js';
 import { FloorConsole } from './floor-console.js';
 import { h, keepFocus, setAttr, setText, syncList } from './dom.js';
 import {
@@ -19,10 +18,11 @@ import {
   t,
   tNodes,
 } from './i18n.js';
-import { refusal, sessionAndToken, sessionIdFromPath, takeCode, tokenStore } from './join.js';
+import { sessionIdFromPath, takeCode, tokenStore } from './join.js';
 import { ORDERS, QnaBoard, errorText, fillQuestionText, moderates } from './qa-board.js';
 import { fillByline } from './qa.js';
 import { questionDialogs } from './question-dialogs.js';
+import { RoleLink } from './role-link.js';
 import { Shortcuts } from './shortcuts.js';
 
 const LANES = ['pending', 'approved', 'answered', 'rejected'];
@@ -82,7 +82,6 @@ const board = new QnaBoard();
 const floor = new FloorConsole($('floor'), { announce, showError, clearError });
 const dialog = new ActionDialog($('action-dialog'));
 const tokens = tokenStore(`podium.token.${view.sessionId}.moderate`);
-let connection = null;
 
 // ---- rendering ----------------------------------------------------------------------------------
 
@@ -315,6 +314,7 @@ const COMMANDS = {
 
 /** Sends one command and applies its result at once (the events that follow agree with it). */
 async function send(action, fields) {
+  const connection = link.connection;
   if (!connection) throw Object.assign(new Error('not connected'), { code: 'not_connected' });
   const result = await connection.request(COMMANDS[action], fields);
   if (result.question) board.upsert(result.question);
@@ -444,74 +444,49 @@ function selectLane(lane) {
 
 // ---- the join flow ------------------------------------------------------------------------------
 
-async function start(code) {
-  view.notice = null;
-  try {
-    const { session, token, error } = await sessionAndToken(
-      view.sessionId,
-      tokens,
-      code,
-      moderates,
-    );
-    if (session) {
-      view.session = session;
-      view.state = session.state;
-    }
-    if (error) notify(error === 'role' ? 'mod.not_moderator' : error);
-    else if (token) connect(token);
-    else notify('mod.need_link');
-  } catch (err) {
-    notify('join.network', { retry: () => start(code) });
-  }
-}
-
-function connect(token) {
-  if (connection) connection.stop();
-  const conn = new PodiumConnection({ session: view.sessionId, token });
-  connection = conn;
-  floor.attach(conn);
-  conn.addEventListener('status', (e) => {
-    view.status = e.detail.status;
-    renderHead();
-  });
-  conn.addEventListener('welcome', (e) => {
-    const m = e.detail.message;
-    if (!m.you || !moderates(m.you.role)) {
-      conn.stop();
-      connection = null;
-      tokens.set(null);
-      view.ready = false;
-      notify('mod.not_moderator');
-      return;
-    }
-    view.session = { ...view.session, ...m.session };
-    view.state = m.state;
-    view.notice = null;
-    board.reset(m);
-    view.ready = true;
-    render();
-    floor.welcome(m);
-  });
-  conn.addEventListener('event', (e) => {
-    const event = e.detail.event;
-    if (event.name === 'session.state' && event.data && event.data.state) {
-      view.state = event.data.state;
+const link = new RoleLink({
+  sessionId: view.sessionId,
+  tokens,
+  accept: moderates,
+  needLink: 'mod.need_link',
+  wrongRole: 'mod.not_moderator',
+  notify,
+  onSession(session) {
+    view.session = session;
+    view.state = session.state;
+  },
+  wire(conn) {
+    floor.attach(conn);
+    conn.addEventListener('status', (e) => {
+      view.status = e.detail.status;
       renderHead();
-    } else if (event.name && event.name.startsWith('floor.')) {
-      floor.event(event);
-    } else if (board.apply(event)) {
+    });
+    conn.addEventListener('welcome', (e) => {
+      const m = e.detail.message;
+      view.session = { ...view.session, ...m.session };
+      view.state = m.state;
+      view.notice = null;
+      board.reset(m);
+      view.ready = true;
       render();
-    }
-  });
-  conn.addEventListener('closed', (e) => {
-    connection = null;
-    view.ready = false;
-    const { key, params, spent, retry } = refusal(e.detail.error);
-    if (spent) tokens.set(null);
-    notify(key, { params, retry: retry ? () => connect(token) : null });
-  });
-  conn.start();
-}
+      floor.welcome(m);
+    });
+    conn.addEventListener('event', (e) => {
+      const event = e.detail.event;
+      if (event.name === 'session.state' && event.data && event.data.state) {
+        view.state = event.data.state;
+        renderHead();
+      } else if (event.name && event.name.startsWith('floor.')) {
+        floor.event(event);
+      } else if (board.apply(event)) {
+        render();
+      }
+    });
+    conn.addEventListener('closed', () => {
+      view.ready = false;
+    });
+  },
+});
 
 // ---- start --------------------------------------------------------------------------------------
 
@@ -569,4 +544,4 @@ NARROW.addEventListener('change', () => renderLanes());
 // On a phone the filters start folded away, so the questions come first.
 if (NARROW.matches) el.filtersBox.open = false;
 render();
-start(takeCode());
+link.start(takeCode());
