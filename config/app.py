@@ -198,7 +198,7 @@ def create_app(
         app[FLOOR] = floor
         relay = RelayService(
             service,
-            _NoFloor(),
+            floor,
             RelayConfig(
                 ice=IceConfig(settings.ice_servers, settings.turn_secret, settings.turn_ttl),
                 allow_private=settings.allow_private_candidates,
@@ -207,6 +207,8 @@ def create_app(
             clock=clock,
         )
         relay.register()
+        floor.granted_hooks.append(relay.floor_granted)
+        floor.ended_hooks.append(relay.floor_ended)
         app[RELAY] = relay
         await hub.start()
         await service.start()
@@ -276,13 +278,6 @@ def create_app(
     stream_routes.add_to(app)
     add_page_routes(app)
     return app
-
-
-class _NoFloor:
-    """Until the speakers' list is wired: nobody holds the floor."""
-
-    async def holder(self, session: str) -> str | None:
-        return None
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 from jsonschema import Draft202012Validator
 from websockets.exceptions import ConnectionClosed
 
-from config.appkeys import FLOOR, RELAY, SIGNALING
+from config.appkeys import FLOOR, SIGNALING
 from moderation import messages as qa_messages
 from moderation.errors import ModerationError
 from moderation.questions import (
@@ -427,23 +427,14 @@ SDP = (
 HOST = "candidate:1 1 udp 2130706431 192.0.2.10 50000 typ host"
 
 
-class _Holder:
-    """Who holds the floor, for the relay (a stand-in for the speakers' list)."""
-
-    def __init__(self, sub: str) -> None:
-        self.sub = sub
-
-    async def holder(self, session: str) -> str | None:
-        return self.sub
-
-
 async def _media(node: TestServer, wire: Wire) -> None:
     """The media relay: a speaker with the floor, two desks, every rtc command and relayed type."""
     sam = await wire.join(node, token(Role.SPEAKER, sub="sam", name="Sam"))
     desk = await wire.join(node, token(Role.PRODUCTION, sub="desk", name="Desk"))
     late = await wire.join(node, token(Role.PRODUCTION, sub="late", name="Late desk"))
     await sam.refused("rtc.offer", "not_allowed", sdp=SDP)  # not granted yet
-    app_of(node)[RELAY].gate = _Holder("sam")  # until the speakers' list is wired
+    chair = await wire.join(node, token(Role.MODERATOR, sub="chair", name="Chair"))
+    await chair.ok("floor.grant", entry=(await sam.ok("floor.request"))["entry"])
     assert await sam.ok("rtc.ice") == {"ice_servers": [], "ttl": 600}
     await sam.refused("rtc.offer", "sdp_invalid", sdp="v=0\r\n")
     media = (await sam.ok("rtc.offer", sdp=SDP))["media"]
@@ -468,6 +459,7 @@ async def _media(node: TestServer, wire: Wire) -> None:
     assert await sam.ok("rtc.hangup", media=media) == {}
     await desk.next("rtc.hangup", media=media, reason="hangup")
     await desk.refused("rtc.state", "media_not_found", media=media, state="closed")
+    await chair.ok("floor.revoke")  # the floor is free again for what follows
 
 
 def _staff_views_leaked(tap: Tap, taps: tuple[Tap, ...]) -> list[dict[str, Any]]:

@@ -17,14 +17,14 @@ from aiortc import (
     VideoStreamTrack,
 )
 from av import VideoFrame
+from prometheus_client import generate_latest
 
-from config.appkeys import RELAY
+from config.appkeys import REGISTRY
 from signaling.client import ClientError, PodiumClient
 from signaling.identity import Role
 from tests.conftest import ClientFactory, NodeFactory, app_of, token
 from tests.test_media_rules import offer as sample_offer
 
-SESSION = "plenary"
 LOOPBACK = "candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host"
 LAN = "candidate:2 1 udp 2130706431 192.0.2.77 50000 typ host"
 
@@ -42,26 +42,18 @@ class Frames(VideoStreamTrack):
         return frame
 
 
-class Floor:
-    """A stand-in for the speakers' list: who holds the floor, and the hooks a turn's end calls."""
+class Chair:
+    """The moderator, who gives and takes the floor through the speakers' list (the protocol)."""
 
-    def __init__(self, *nodes: TestServer) -> None:
-        self.sub: str | None = None
-        self.relays = [app_of(node)[RELAY] for node in nodes]
-        for relay in self.relays:
-            relay.gate = self
+    def __init__(self, client: PodiumClient) -> None:
+        self.client = client
 
-    async def holder(self, session: str) -> str | None:
-        return self.sub
-
-    async def grant(self, sub: str) -> None:
-        self.sub = sub
-        await self.relays[0].floor_granted(SESSION, sub, time.time())
+    async def grant(self, speaker: PodiumClient) -> None:
+        entry = (await speaker.request("floor.request"))["entry"]
+        await self.client.request("floor.grant", entry=entry)
 
     async def revoke(self) -> None:
-        sub, self.sub = self.sub, None
-        assert sub is not None
-        await self.relays[0].floor_ended(SESSION, sub, "revoked")
+        await self.client.request("floor.revoke")
 
 
 async def relayed(client: PodiumClient, kind: str, timeout: float = 10.0) -> dict[str, Any]:
@@ -143,14 +135,19 @@ async def two_nodes(node_factory: NodeFactory) -> tuple[TestServer, TestServer]:
     )
 
 
+async def _chair(node: TestServer, connect: ClientFactory) -> Chair:
+    return Chair(await connect(node, token(Role.MODERATOR, sub="chair", name="Claire")))
+
+
 async def _speaker_and_desk(
     nodes: tuple[TestServer, TestServer], connect: ClientFactory
-) -> tuple[PodiumClient, PodiumClient, Floor]:
+) -> tuple[PodiumClient, PodiumClient, Chair]:
+    """A speaker granted the floor on the first node, a desk on the second, the chair on either."""
     speaker = await connect(nodes[0], token(Role.SPEAKER, sub="amina", name="Amina"))
     desk = await connect(nodes[1], token(Role.PRODUCTION, sub="desk", name="Desk A"))
-    floor = Floor(*nodes)
-    await floor.grant("amina")
-    return speaker, desk, floor
+    chair = await _chair(nodes[1], connect)
+    await chair.grant(speaker)
+    return speaker, desk, chair
 
 
 async def _frame(track: MediaStreamTrack, timeout: float = 15.0) -> VideoFrame:
@@ -165,21 +162,28 @@ async def _frame(track: MediaStreamTrack, timeout: float = 15.0) -> VideoFrame:
 async def test_the_desk_on_another_node_receives_the_granted_speaker_s_video_until_a_revoke(
     two_nodes: tuple[TestServer, TestServer], connect: ClientFactory, peers: Peers
 ) -> None:
-    speaker, desk, floor = await _speaker_and_desk(two_nodes, connect)
+    speaker, desk, chair = await _speaker_and_desk(two_nodes, connect)
     media, pc = await peers.offer(speaker)
     offer, track = await peers.answer(desk)
     assert (offer["media"], offer["name"], offer["group"]) == (media, "Amina", "civil-society")
     await peers.accept(speaker, pc)
     frame = await _frame(track)
     assert (frame.width, frame.height) == (160, 120)
+    await desk.request("rtc.state", media=media, state="connected")
+    assert (await relayed(speaker, "rtc.state"))["state"] == "connected"
+    desk_node = _metrics(two_nodes[1])
+    assert "podium_media_sessions_active 1.0" in desk_node
+    assert "podium_grant_to_media_seconds_count 1.0" in desk_node
+    assert 'podium_rtc_messages_total{type="answer"} 1.0' in desk_node
 
-    await floor.revoke()
+    await chair.revoke()  # on the desk's node; the speaker's is told through the store
     for end in (speaker, desk):
         assert await relayed(end, "rtc.hangup") == {
             "type": "rtc.hangup",
             "media": media,
             "reason": "revoked",
         }
+    assert "podium_media_sessions_active 0.0" in _metrics(two_nodes[1])
     with pytest.raises(ClientError) as refused:
         await speaker.request("rtc.offer", sdp=sample_offer())
     assert refused.value.code == "not_allowed"
@@ -286,7 +290,7 @@ async def test_the_first_desk_to_answer_takes_the_media_session_and_a_second_get
 async def test_people_not_holding_the_floor_cannot_offer_answer_trickle_restart_or_get_ice(
     two_nodes: tuple[TestServer, TestServer], connect: ClientFactory
 ) -> None:
-    speaker, desk, floor = await _speaker_and_desk(two_nodes, connect)
+    speaker, desk, chair = await _speaker_and_desk(two_nodes, connect)
     media = (await speaker.request("rtc.offer", sdp=sample_offer()))["media"]
     await relayed(desk, "rtc.offer")
     li = await connect(two_nodes[0], token(sub="li", name="Li"))
@@ -307,7 +311,9 @@ async def test_people_not_holding_the_floor_cannot_offer_answer_trickle_restart_
     with pytest.raises(ClientError) as refused:
         await speaker.request("rtc.restart", media=media)  # the desk asks for restarts
     assert refused.value.code == "not_allowed"
-    floor.sub = "li"  # the floor moved on without the speaker's turn-end hook: still refused
+    await chair.grant(li)  # the speaker's turn ends: their media session with it
+    for end in (speaker, desk):
+        assert (await relayed(end, "rtc.hangup"))["reason"] == "replaced"
     for kind, fields in (
         ("rtc.ice", {}),
         ("rtc.offer", {"sdp": sample_offer()}),
@@ -327,7 +333,7 @@ async def test_the_holder_and_the_desks_get_stun_urls_and_their_own_turn_credent
     node = await node_factory(ice_servers=urls, turn_secret="s3cret", turn_ttl=300)
     speaker = await connect(node, token(Role.SPEAKER, sub="amina"))
     desk = await connect(node, token(Role.PRODUCTION, sub="desk"))
-    await Floor(node).grant("amina")
+    await (await _chair(node, connect)).grant(speaker)
     for client, sub in ((speaker, "amina"), (desk, "desk")):
         answer = await client.request("rtc.ice")
         stun, turn = answer["ice_servers"]
@@ -347,7 +353,7 @@ async def test_bad_sdp_and_candidates_are_refused_with_typed_errors_and_nothing_
     node = await node_factory(max_sdp_bytes=4096)  # private candidates not allowed here
     speaker = await connect(node, token(Role.SPEAKER, sub="amina"))
     desk = await connect(node, token(Role.PRODUCTION, sub="desk"))
-    await Floor(node).grant("amina")
+    await (await _chair(node, connect)).grant(speaker)
     for sdp, why in (
         (sample_offer("a=x:" + "y" * 5000), "at most 4096 bytes"),
         ("hello", "'<letter>=<value>'"),
@@ -388,6 +394,10 @@ async def test_bad_sdp_and_candidates_are_refused_with_typed_errors_and_nothing_
         with pytest.raises(ClientError) as refused:
             await speaker.request(kind, **fields)
         assert refused.value.code == "invalid_message", kind
+
+
+def _metrics(node: TestServer) -> str:
+    return generate_latest(app_of(node)[REGISTRY]).decode()
 
 
 def _ice_ufrag(sdp: str) -> str:
