@@ -147,6 +147,8 @@ class StreamingRoutes:
             response.headers["ETag"] = peer.etag
             response.headers["Accept-Patch"] = SDPFRAG
             for server in self.service.ice_servers(identity):
+                if not publish and server.get("username"):
+                    continue  # TURN credentials go to publishers, not to every listener
                 for link in ice_links(server):
                     response.headers.add("Link", link)
             return response

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
 import aiohttp
 import av
+import redis.asyncio as aioredis
 from aiohttp.test_utils import TestServer
+from aiortc import MediaStreamTrack, RTCSessionDescription
+from aiortc.mediastreams import AudioStreamTrack
 
-from config.appkeys import STREAMING
+from config.appkeys import SETTINGS, STREAMING
 from signaling.client import PodiumClient
 from signaling.identity import Role
-from tests.conftest import ClientFactory, app_of, operator_headers, token
-from tests.streaming_helpers import Client, bearer, connected, listen, publish
+from streaming.store import ChannelStore, streams_key
+from tests.conftest import ClientFactory, NodeFactory, app_of, operator_headers, token
+from tests.contract_streaming import interpreter
+from tests.streaming_helpers import SDP, Client, bearer, connected, listen, peer, publish
 
 FLOOR = "/whip/plenary/floor"
 
@@ -88,3 +94,142 @@ async def test_a_publisher_reaches_two_listeners_and_its_delete_takes_the_channe
         assert container.duration is not None
         duration = container.duration / 1_000_000
     assert abs(duration - published) <= 0.2 * published, (duration, published)
+
+
+class PausableAudio(AudioStreamTrack):
+    """Silence until paused; then no frame at all (the connection stays up, media stop)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.playing = asyncio.Event()
+        self.playing.set()
+
+    async def recv(self) -> Any:
+        await self.playing.wait()
+        return await super().recv()
+
+
+async def _publish_audio(
+    http: aiohttp.ClientSession,
+    server: TestServer,
+    tok: str,
+    track: MediaStreamTrack,
+    query: str = "",
+) -> tuple[Client, int]:
+    client = Client(peer())
+    client.pc.addTransceiver(track, direction="sendonly")
+    await client.pc.setLocalDescription(await client.pc.createOffer())
+    async with http.post(
+        server.make_url("/whip/plenary/fr" + query),
+        data=client.pc.localDescription.sdp,
+        headers={"Content-Type": SDP, **bearer(tok)},
+    ) as response:
+        if response.status == 201:
+            answer = RTCSessionDescription(sdp=await response.text(), type="answer")
+            await client.pc.setRemoteDescription(answer)
+            client.location = response.headers["Location"]
+        return client, response.status
+
+
+async def test_an_operator_s_takeover_swaps_the_publisher_under_listeners_who_keep_listening(
+    node: TestServer, connect: ClientFactory
+) -> None:
+    watcher = await connect(node, token(Role.PARTICIPANT))
+    olu = token(Role.OPERATOR, ("*",), sub="olu")
+    async with aiohttp.ClientSession() as http:
+        first, status = await _publish_audio(
+            http, node, interpreter("fr", "booth-a"), AudioStreamTrack()
+        )
+        clients = [first]
+        try:
+            assert status == 201
+            await _live(node, "fr")
+            assert (await _event(watcher, "stream.channel"))["data"]["channel"]["state"] == "live"
+            listener = await listen(http, node, "/whep/plenary/fr", token(), video=False)
+            clients.append(listener)
+            async with asyncio.timeout(15):
+                await listener.got.wait()
+            second, status = await _publish_audio(
+                http, node, interpreter("fr", "booth-b"), AudioStreamTrack()
+            )
+            clients.append(second)
+            assert status == 409
+            third, status = await _publish_audio(http, node, olu, AudioStreamTrack(), "?takeover=1")
+            clients.append(third)
+            assert status == 201
+            await connected(third.pc)
+            taken = (await _event(watcher, "stream.channel"))["data"]["channel"]
+            assert (taken["state"], taken["reason"]) == ("live", "takeover")
+            heard = listener.frames["audio"]
+            async with asyncio.timeout(15):
+                while listener.frames["audio"] < heard + 25:
+                    await asyncio.sleep(0.05)
+            assert not listener.ended.is_set()
+            service = app_of(node)[STREAMING]
+            live = service.channels[("plenary", "fr")]
+            assert (live.publisher.sub, len(live.listeners)) == ("olu", 1)
+            assert first.location.rsplit("/", 1)[1] not in service.resources
+        finally:
+            await _close(*clients)
+
+
+async def test_a_channel_whose_media_stop_goes_offline_within_seconds(
+    node_factory: NodeFactory, connect: ClientFactory
+) -> None:
+    node = await node_factory(stream_media_timeout=1.0)
+    watcher = await connect(node, token(Role.PARTICIPANT))
+    track = PausableAudio()
+    async with aiohttp.ClientSession() as http:
+        client, status = await _publish_audio(http, node, interpreter("fr"), track)
+        try:
+            assert status == 201
+            await _live(node, "fr")
+            await _event(watcher, "stream.channel")
+            track.playing.clear()
+            paused = time.monotonic()
+            offline = (await _event(watcher, "stream.channel"))["data"]["channel"]
+            assert (offline["state"], offline["reason"]) == ("offline", "no_media")
+            assert time.monotonic() - paused < 4.0
+            assert app_of(node)[STREAMING].channels == {}
+        finally:
+            track.playing.set()
+            await client.close()
+
+
+async def test_a_node_shutting_down_ends_every_connection_and_records_its_channels_offline(
+    node_factory: NodeFactory,
+) -> None:
+    node = await node_factory()
+    service = app_of(node)[STREAMING]
+    store = service.store
+    async with aiohttp.ClientSession() as http:
+        publisher = await publish(http, node, FLOOR, token(Role.PRODUCTION), video=False)
+        listener: Client | None = None
+        try:
+            await _live(node, "floor")
+            listener = await listen(http, node, "/whep/plenary/floor", token(), video=False)
+            async with asyncio.timeout(15):
+                await listener.got.wait()
+            started = time.monotonic()
+            await node.close()
+            assert time.monotonic() - started < 6.0
+            assert service.channels == {}
+            assert service.resources == {}
+            async with asyncio.timeout(10):
+                await listener.ended.wait()
+        finally:
+            await _close(publisher, *([listener] if listener else []))
+    record = await _record_after_close(store, node)
+    assert record is not None
+    assert (record["state"], record["reason"]) == ("offline", "shutdown")
+
+
+async def _record_after_close(store: ChannelStore, node: TestServer) -> dict[str, Any] | None:
+    # The node's store client is closed with it; read the record with a fresh client.
+    url = app_of(node)[SETTINGS].redis_url
+    client = aioredis.Redis.from_url(url)
+    try:
+        raw = await client.hget(streams_key(store.store, "plenary"), "floor")
+    finally:
+        await client.aclose()
+    return None if raw is None else dict(json.loads(raw))
