@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 from config.appkeys import FLOOR
 from moderation import floor as rules
 from moderation.floor import Floor
-from moderation.floor_service import FloorService
+from moderation.floor_service import FloorService, new_entry_id
 from moderation.questions import Actor
 from signaling.client import ClientError, PodiumClient
 from signaling.identity import Mode, Role
@@ -516,3 +516,37 @@ def _replay(
 
 def _speaking(floor: Floor) -> tuple[rules.Entry, ...]:
     return () if floor.speaker is None else (floor.speaker.entry,)
+
+
+async def test_a_person_who_leaves_loses_their_request_and_their_turn(
+    node: TestServer, connect: ClientFactory
+) -> None:
+    chair = await _chair(node, connect)
+    amina, li = await _person(node, connect, "amina"), await _person(node, connect, "li")
+    speaking = (await amina.request("floor.request"))["entry"]
+    await li.request("floor.request")
+    await chair.request("floor.grant", entry=speaking)
+    service = floor_of(node)
+    assert await service.leave("plenary", "amina") is True
+    assert await _event(chair, "floor.ended") == {"entry": speaking, "reason": "left"}
+    assert await service.leave("plenary", "li") is True
+    await _list_where(chair, lambda d: d["queue"] == [] and "speaker" not in d)
+    assert [a["action"] for a in await service.store.audit("plenary")][-2:] == ["leave", "leave"]
+
+
+async def test_a_broadcast_whose_node_died_before_it_was_due_is_made_by_the_timer_loop(
+    node: TestServer, connect: ClientFactory
+) -> None:
+    screen = await _person(node, connect, "screen", role=Role.DISPLAY)
+    store = floor_of(node).store
+    entry = rules.Entry(new_entry_id(time.time()), "amina", "Amina", "", "remote", time.time())
+    # As if a node stored a request, claimed the coalesced broadcast and died before making it.
+    written = await store.enqueue(
+        "plenary", entry, {}, max_entries=rules.MAX_ENTRIES, need_open=True, coalesce_ms=100
+    )
+    assert written is not None
+    assert (written.seq, written.flush) == (0, True)
+    assert await store.flush("plenary", overdue_only=True) is False  # still due: not yet
+    listed = await _list_where(screen, lambda d: len(d["queue"]) == 1, timeout=5.0)
+    assert listed["queue"][0]["entry"] == entry.id
+    assert await store.flush("plenary") is False  # shown once, nothing left to show
