@@ -360,7 +360,7 @@ class FloorService:
         for _ in range(RETRIES):
             before = await self.store.read(session)
             if same_speaker and seen is not None and _speaker_id(before) != seen:
-                raise FloorConflict("another moderator changed the floor first")
+                raise FloorConflict("the speaker changed meanwhile (another moderator acted first)")
             seen = _speaker_id(before)
             outcome = decide(before)
             entry = "" if outcome.entry is None else outcome.entry.id
