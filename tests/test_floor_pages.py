@@ -18,6 +18,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from pages.routes import CSP
 from signaling.client import ClientError, PodiumClient
 from signaling.identity import Role
 from tests import test_qa_pages
@@ -131,6 +132,56 @@ def queued(client: PodiumClient) -> list[dict[str, Any]]:
     assert client.welcome is not None
     queue: list[dict[str, Any]] = client.welcome["parts"]["floor"]["queue"]
     return queue
+
+
+@pytest.mark.browser
+async def test_remote_speakers_camera_reaches_the_desk_page_through_podium_and_a_revoke_ends_it(
+    node: TestServer, tabs: TabFactory, connect: ClientFactory
+) -> None:
+    desk = await tabs(width=1280, height=720)
+    await desk.add_init_script(RECORD_PEERS)
+    link = await join_link(node, "/desk", Role.PRODUCTION, "desk-1", "Desk Hall A")
+    response = await desk.goto(link.replace("?lang=en", "?clean=1&lang=en"))
+    assert response is not None
+    assert response.headers["content-security-policy"] == CSP
+    # Clean mode: nothing but the stage, black while nobody speaks.
+    await expect(desk.locator("#desk-bar")).to_be_hidden()
+    await expect(desk.locator("#desk-idle")).to_be_hidden()
+    await expect(desk.locator("#desk-video")).to_be_hidden()
+
+    speaker = await participant_tab(tabs, "Kwame Mensah", "kwame", Role.SPEAKER, RECORD_STREAMS)
+    await speaker.get_by_role("button", name="Request the floor").click()
+    await expect(speaker.locator("#floor-status")).to_have_text(
+        "You are number 1 on the speakers’ list."
+    )
+    moderator = await chair(node, connect)
+    [entry] = queued(moderator)
+    assert entry["name"] == "Kwame Mensah"
+    await moderator.request("floor.grant", entry=entry["entry"])
+
+    # Given the floor, the speaker sees their own camera before anyone else does.
+    await expect(speaker.locator("#floor-status")).to_contain_text("You have the floor")
+    await expect(speaker.locator("#floor-preview")).to_be_visible()
+    await expect(speaker.locator("#floor-media-status")).to_contain_text("what the room will see")
+    await speaker.get_by_role("button", name="Speak").click()
+    await expect(speaker.locator("#floor-media-status")).to_have_text(
+        "You are live: the room sees and hears you.", timeout=MEDIA_MS
+    )
+
+    await expect(desk.locator("#desk-video")).to_be_visible(timeout=MEDIA_MS)
+    await expect(desk.locator("#desk-name")).to_have_text("Kwame Mensah")
+    await expect(desk.locator("#desk-group")).to_have_text("Civil society")
+    assert await frames_decoded(desk) > 0
+    width = await desk.evaluate("document.getElementById('desk-video').videoWidth")
+    assert width > 0
+
+    await moderator.request("floor.revoke")
+    await expect(desk.locator("#desk-video")).to_be_hidden()
+    await expect(speaker.locator("#floor-media")).to_be_hidden()
+    await expect(speaker.locator("#floor-status")).to_have_text("The chair ended your turn.")
+    # The camera and the microphone are off once the turn is over.
+    await speaker.wait_for_function(f"!({CAPTURING})")
+    assert await speaker.evaluate("window.__streams.length") == 1
 
 
 @pytest.mark.browser
