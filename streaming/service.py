@@ -65,6 +65,7 @@ class StreamLimits:
     lease_ms: int = 15_000
     retry_after: float = 30.0
     record: bool = True
+    listeners_window: float = 1.0
 
 
 @dataclass(eq=False)
@@ -117,6 +118,8 @@ class StreamingService:
         self._loop: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._counting: set[str] = set()
+        self._counted: dict[str, float] = {}
 
     # ---- lookups -----------------------------------------------------------------------------------
 
@@ -293,6 +296,8 @@ class StreamingService:
         await asyncio.gather(*closing, return_exceptions=True)
         self.metrics.set_live(live.session, live.spec.id, False)
         self.metrics.set_listeners(live.session, live.spec.id, 0)
+        if listeners:
+            self.listeners_changed(live.session)
         self.metrics.publishers.set(len(self.channels))
         self.metrics.offline(reason)
         log.info(
@@ -347,6 +352,7 @@ class StreamingService:
         live.listeners[peer.id] = peer
         self.resources[peer.id] = peer
         self.metrics.set_listeners(session.id, spec.id, len(live.listeners))
+        self.listeners_changed(session.id)
 
         @peer.pc.on("connectionstatechange")
         async def changed() -> None:
@@ -359,6 +365,7 @@ class StreamingService:
         self.resources.pop(peer.id, None)
         if live.listeners.pop(peer.id, None) is not None:
             self.metrics.set_listeners(live.session, live.spec.id, len(live.listeners))
+            self.listeners_changed(live.session)
         await peer.close()
 
     async def unlisten(self, peer: Peer, identity: Identity) -> None:
@@ -370,6 +377,32 @@ class StreamingService:
         else:
             self.resources.pop(peer.id, None)
             await peer.close()
+
+    def listeners_changed(self, session: str) -> None:
+        """Listener counts changed: one ``stream.listeners`` follows within the window (coalesced)."""
+        if session in self._counting or self._stopping:
+            return
+        self._counting.add(session)
+        self.spawn(self._count_later(session))
+
+    async def _count_later(self, session: str) -> None:
+        try:
+            await asyncio.sleep(self.limits.listeners_window)
+        finally:
+            self._counting.discard(session)
+        await self.count_listeners(session)
+
+    async def count_listeners(self, session: str) -> None:
+        """Writes this node's listener counts of a session (renewing their lease); told if changed."""
+        programme_session = self.programme.session(session)
+        if programme_session is None:
+            return
+        counts = {
+            spec.id: len(live.listeners) if (live := self.channels.get((session, spec.id))) else 0
+            for spec in channels_of(programme_session.languages)
+        }
+        self._counted[session] = time.monotonic()
+        await self.store.listeners(session, self.node, counts, self.now_ms(), self.limits.lease_ms)
 
     # ---- both --------------------------------------------------------------------------------------
 
@@ -407,6 +440,10 @@ class StreamingService:
     async def check(self) -> None:
         """One health round: samples, stalled channels offline, unconnected peers dropped, leases."""
         now = time.monotonic()
+        listened = {live.session for live in self.channels.values() if live.listeners}
+        for session in listened:
+            if now - self._counted.get(session, 0.0) > self.limits.lease_ms / 3000:
+                await self.count_listeners(session)
         for live in list(self.channels.values()):
             publisher = live.publisher
             if not live.live:
@@ -453,6 +490,7 @@ class StreamingService:
         if self._loop is not None:
             await cancel_all([self._loop], timeout=1.0)
         await cancel_all(list(self._tasks), timeout=1.0)
+        sessions = {live.session for live in self.channels.values() if live.listeners}
         ending = [self.end(live, "shutdown") for live in list(self.channels.values())]
         orphans = [p.close() for p in self.resources.values()]
         if ending or orphans:
@@ -464,6 +502,11 @@ class StreamingService:
                 if task.done() and not task.cancelled():
                     task.exception()
         self.resources.clear()
+        for session in sessions:  # this node's listeners are gone: say so now, not at lease end
+            try:
+                await asyncio.wait_for(self.count_listeners(session), timeout=1.0)
+            except Exception:
+                log.warning("could not clear this node's listener counts", exc_info=True)
 
     def spawn(self, coro: Awaitable[None]) -> None:
         """Runs background work the service keeps track of (cancelled on stop)."""

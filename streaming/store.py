@@ -15,6 +15,7 @@ from signaling.store import APPEND_LUA, AUDIENCE_ALL, SessionStore, new_epoch
 from streaming.channels import ChannelRecord
 
 EVENT = "stream.channel"
+LISTENERS_EVENT = "stream.listeners"
 
 # KEYS: meta hist chan streams; ARGV: session_json body audience maxlen epoch channel record
 _WRITE = (
@@ -27,9 +28,60 @@ return r[2]
 )
 
 
+# One node's listener counts, then the cluster-wide totals; an event only when the totals changed.
+# Fields are ``<node>|<channel>`` = ``<count> <lease expiry ms>``: a node that stops renewing its
+# counts (it died) drops out of the totals at its lease's end.
+# KEYS: meta hist chan listeners; ARGV: session_json maxlen epoch node now_ms expiry n ch1 c1 ...
+_LISTENERS = (
+    APPEND_LUA
+    + r"""
+local n = tonumber(ARGV[7])
+for i = 1, n do
+  local field = ARGV[4] .. '|' .. ARGV[6 + 2 * i]
+  local count = tonumber(ARGV[7 + 2 * i])
+  if count > 0 then
+    redis.call('HSET', KEYS[4], field, count .. ' ' .. ARGV[6])
+  else
+    redis.call('HDEL', KEYS[4], field)
+  end
+end
+local totals, names = {}, {}
+local flat = redis.call('HGETALL', KEYS[4])
+local now = tonumber(ARGV[5])
+for i = 1, #flat, 2 do
+  local field, value = flat[i], flat[i + 1]
+  if field ~= '_last' then
+    local channel = string.match(field, '|(.*)$')
+    local count, expiry = string.match(value, '^(%d+) (%d+)$')
+    if tonumber(expiry) < now then
+      redis.call('HDEL', KEYS[4], field)
+    else
+      if not totals[channel] then table.insert(names, channel); totals[channel] = 0 end
+      totals[channel] = totals[channel] + tonumber(count)
+    end
+  end
+end
+table.sort(names)
+local parts = {}
+for _, name in ipairs(names) do table.insert(parts, '"' .. name .. '":' .. totals[name]) end
+local encoded = '{' .. table.concat(parts, ',') .. '}'
+if redis.call('HGET', KEYS[4], '_last') == encoded then return 0 end
+redis.call('HSET', KEYS[4], '_last', encoded)
+local body = '"name":"stream.listeners","data":{"listeners":' .. encoded .. '}}'
+local r = podium_append(KEYS[1], KEYS[2], KEYS[3], ARGV[1], body, 'a', ARGV[2], ARGV[3])
+return r[2]
+"""
+)
+
+
 def streams_key(store: SessionStore, session: str) -> str:
     """The hash of a session's channel records."""
     return store.keys(session).tag + ":stream"
+
+
+def listeners_key(store: SessionStore, session: str) -> str:
+    """The hash of a session's listener counts per node and channel."""
+    return store.keys(session).tag + ":stream:listeners"
 
 
 class ChannelStore:
@@ -38,6 +90,7 @@ class ChannelStore:
     def __init__(self, store: SessionStore) -> None:
         self.store = store
         self._write = store.client.register_script(_WRITE)
+        self._listeners = store.client.register_script(_LISTENERS)
 
     async def records(self, session: str) -> dict[str, ChannelRecord]:
         """Every channel record of a session (channels never written are absent)."""
@@ -83,6 +136,24 @@ class ChannelStore:
                 streams_key(self.store, session), channel, json.dumps(record.to_json())
             ),
         )
+
+    async def listeners(
+        self, session: str, node: str, counts: dict[str, int], now_ms: int, lease_ms: int
+    ) -> int:
+        """Writes this node's listener counts; emits ``stream.listeners`` if the totals changed.
+
+        Returns:
+            The event's seq, or 0 when the totals did not change.
+        """
+        s = self.store
+        k = s.keys(session)
+        args: list[str | bytes | int] = [encode(session), s.history_size, new_epoch(), node,
+                                         now_ms, now_ms + lease_ms, len(counts)]  # fmt: skip
+        for channel, count in counts.items():
+            args += [channel, count]
+        keys = [k.meta, k.history, k.channel, listeners_key(s, session)]
+        seq = await s.guard("append", self._listeners(keys=keys, args=args))
+        return int(seq)
 
 
 def _text(value: bytes | str) -> str:

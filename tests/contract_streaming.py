@@ -6,13 +6,15 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-from aiohttp import ClientResponse
+from aiohttp import ClientResponse, ClientSession
+from aiohttp.test_utils import TestServer
 
 from config.appkeys import STREAMING
 from signaling.identity import Identity, Role, mint
 from tests.conftest import KEYS, app_of, operator_headers, token
-from tests.contract_helpers import Ctx
+from tests.contract_helpers import Ctx, Wire
 from tests.streaming_helpers import SDP, Client, connected, offer_sdp, publish
 
 Send = Callable[[Ctx], Awaitable[ClientResponse]]
@@ -600,3 +602,41 @@ async def a_participant_may_not_download_a_recording(ctx: Ctx) -> ClientResponse
 @exchange("GET", RECORDING, 404)
 async def a_recording_outside_the_session_s_folder_is_not_found(ctx: Ctx) -> ClientResponse:
     return await ctx.get("/api/v1/sessions/plenary/recordings/..%2F..%2Fsecret", operator_headers())
+
+
+# ---- streaming events on the client socket (used by the WebSocket contract) ---------------------
+
+
+async def _no_nodes(**changes: Any) -> TestServer:
+    raise AssertionError("the socket contract's stream traffic starts no node")
+
+
+async def _no_clients(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("the socket contract's stream traffic opens no protocol client")
+
+
+class _NoTmp:
+    def mktemp(self, name: str) -> Any:
+        raise AssertionError("the socket contract's stream traffic needs no directory")
+
+
+_no_tmp: Any = _NoTmp()
+
+
+async def stream_traffic(node: TestServer, wire: Wire) -> None:
+    """Channel and listener events: an external URL, a channel live with a listener, then offline."""
+    operator = await wire.join(node, token(Role.OPERATOR, ("*",), sub="olu", name="Olu"))
+    async with ClientSession() as http:
+        ctx = Ctx(http, node, _no_nodes, _no_clients, _no_tmp)
+        url = "https://webtv.example.org/live/plenary-es.m3u8"
+        response = await _put(ctx, _external("es"), {"url": url}, _production())
+        assert response.status == 200
+        await operator.event("stream.channel", lambda d: d["channel"]["external_url"] == url)
+        publisher, _, _ = await _whep(ctx)
+        try:
+            await operator.event("stream.channel", lambda d: d["channel"]["state"] == "live")
+            await operator.event("stream.listeners", lambda d: d["listeners"] == {"fr": 1})
+        finally:
+            await publisher.close()
+        await operator.event("stream.channel", lambda d: d["channel"]["state"] == "offline")
+        await operator.event("stream.listeners", lambda d: d["listeners"] == {})

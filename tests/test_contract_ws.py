@@ -50,6 +50,7 @@ from tests.contract_helpers import (
     payload_ref,
     structs,
 )
+from tests.contract_streaming import stream_traffic
 
 NEVER_SENT: Final = {
     CloseCode.SLOW_CONSUMER: "a slow socket is aborted without a close frame (clients see 1006)",
@@ -192,6 +193,7 @@ async def test_real_websocket_traffic_matches_the_asyncapi_document_and_shows_ev
         await _converse(node, wire)
         await _questions(node, wire)
         await _floor(node, wire)
+        await stream_traffic(node, wire)
         await _media(node, wire)
         await asyncio.gather(*(_refused(node, wire, *case) for case in _refusal_cases()))
         await asyncio.gather(_expires(node, wire), _bad_frames(node, wire), _oversized(node, wire))

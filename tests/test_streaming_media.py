@@ -62,6 +62,9 @@ async def test_a_publisher_reaches_two_listeners_and_its_delete_takes_the_channe
                 listeners.append(await listen(http, node, "/whep/plenary/floor", token()))
             async with asyncio.timeout(20):
                 await asyncio.gather(*(c.got.wait() for c in listeners))
+            counted = await _event(watcher, "stream.listeners")
+            while counted["data"]["listeners"] != {"floor": 2}:
+                counted = await _event(watcher, "stream.listeners")
             for listener in listeners:
                 assert listener.frames["audio"] >= 10
                 assert listener.frames["video"] >= 5
@@ -76,6 +79,7 @@ async def test_a_publisher_reaches_two_listeners_and_its_delete_takes_the_channe
             assert offline["data"]["channel"]["reason"] == "deleted"
             async with asyncio.timeout(10):
                 await asyncio.gather(*(c.ended.wait() for c in listeners))
+            assert (await _event(watcher, "stream.listeners"))["data"]["listeners"] == {}
             async with http.get(
                 node.make_url("/api/v1/sessions/plenary/recordings"), headers=operator_headers()
             ) as response:
