@@ -117,6 +117,7 @@ def _identity_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=["venue", "remote"], default="remote")
     parser.add_argument("--group", default="")
     parser.add_argument("--country", default="")
+    parser.add_argument("--lang", default="", help="an interpreter's channel (language code)")
     parser.add_argument("--sub", help="the person's stable id (default: a new uuid)")
     parser.add_argument("--ttl", type=int, default=8 * 3600, help="token seconds (default 8 h)")
 
@@ -130,6 +131,7 @@ def _identity_of(args: argparse.Namespace) -> Identity:
         mode=args.mode,
         group=args.group,
         country=args.country.upper(),
+        lang=args.lang,
     )
 
 
@@ -180,6 +182,7 @@ async def _print_demo_links(app: web.Application) -> None:
             mode=mode,  # type: ignore[arg-type]
             group="civil-society" if role is Role.PARTICIPANT else "",
             country="CH",
+            lang="fr" if role is Role.INTERPRETER else "",
         )
         code = await create_join_code(service, identity, ttl=8 * 3600, code_ttl=7 * 86400)
         lines.append(f"  {label:<28} {settings.base_url}/s/{session.id}{page}#code={code}")

@@ -29,6 +29,17 @@ def test_token_command_mints_a_token_the_server_accepts(
     assert (identity.role, identity.name, identity.country) == (Role.MODERATOR, "Li Wei", "CN")
 
 
+def test_token_command_names_an_interpreter_s_language_channel(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PODIUM_JWT_SECRET", SECRET)
+    argv = ["token", "--role", "interpreter", "--session", "plenary", "--name", "Booth",
+            "--lang", "fr"]  # fmt: skip
+    assert main(argv) == 0
+    identity = verify(TokenKeys(SECRET), capsys.readouterr().out.strip(), now=_now())
+    assert (identity.role, identity.lang) == (Role.INTERPRETER, "fr")
+
+
 def test_token_command_without_a_secret_explains_what_to_set(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

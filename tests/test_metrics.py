@@ -65,6 +65,44 @@ async def test_series_count_does_not_grow_with_thousands_of_junk_values(
     assert not any("junk" in series for series in after)
 
 
+async def test_streaming_series_stay_fixed_whatever_sessions_and_channels_are_asked_for(
+    node: TestServer,
+) -> None:
+    from signaling.identity import Role
+
+    headers = {
+        "Content-Type": "application/sdp",
+        "Authorization": "Bearer " + token(Role.OPERATOR, ("*",)),
+    }
+
+    async def junk_round(tag: str, n: int) -> None:
+        async with aiohttp.ClientSession() as http:
+            for i in range(n):
+                for path in (f"/whip/{tag}-{i}/floor", f"/whip/plenary/{tag}{i}",
+                             f"/whep/plenary/{tag}{i}", f"/whep/{tag}-{i}/fr"):  # fmt: skip
+                    async with http.post(node.make_url(path), data="x", headers=headers) as r:
+                        assert r.status == 404
+
+    await junk_round("warmup", 1)
+    before = _series(await _metrics(node))
+    await junk_round("junk", 300)
+    text = await _metrics(node)
+    assert _series(text) == before
+    assert "junk" not in text
+    for name in (
+        "podium_stream_channel_live",
+        "podium_stream_listeners",
+        "podium_stream_publishers",
+        "podium_stream_inbound_bits_per_second",
+        "podium_stream_packets_lost_total",
+        "podium_stream_jitter_seconds",
+        "podium_stream_round_trip_seconds",
+        "podium_stream_offline_transitions_total",
+        'podium_stream_refusals_total{code="unknown_session"}',
+    ):
+        assert name in text, name
+
+
 async def test_metrics_pass_promtool_check(node: TestServer, connect: ClientFactory) -> None:
     promtool = require_program("promtool")
     await connect(node)
