@@ -90,6 +90,7 @@ def test_well_formed_candidates_of_every_type_and_address_form_are_accepted(text
         ("candidate:1 1 udp 1 192.0.2.1 65536 typ host", "port"),
         ("candidate:1 1 udp 1 192.0.2.1 5000 typ local", "type"),
         ("candidate:1 1 udp 1 192.0.2.1 5000 typ host generation", "pairs"),
+        ("candidate:1 1 udp 1 192.0.2.1 5000 typ host bad!name 1", "name/value pair"),
         ("candidate:1 1 udp 1 192.0.2.1 5000 typ host raddr nowhere", "raddr"),
         ("candidate:1 1 udp 1 192.0.2.1 5000 typ host rport 70000", "rport"),
         ("candidate:bad! 1 udp 1 192.0.2.1 5000 typ host", "foundation"),

@@ -19,7 +19,7 @@ from aiortc import (
 from av import VideoFrame
 from prometheus_client import generate_latest
 
-from config.appkeys import REGISTRY
+from config.appkeys import REGISTRY, RELAY
 from signaling.client import ClientError, PodiumClient
 from signaling.identity import Role
 from tests.conftest import ClientFactory, NodeFactory, app_of, token
@@ -282,6 +282,65 @@ async def test_the_first_desk_to_answer_takes_the_media_session_and_a_second_get
     with pytest.raises(ClientError) as conflict:
         await loser.request("rtc.candidate", media=media, candidate=LAN)
     assert conflict.value.code == "media_conflict"
+
+
+async def test_a_fresh_offer_replaces_the_speaker_s_media_session_and_its_desk_hears_replaced(
+    two_nodes: tuple[TestServer, TestServer], connect: ClientFactory
+) -> None:
+    speaker, desk, _ = await _speaker_and_desk(two_nodes, connect)
+    first = (await speaker.request("rtc.offer", sdp=sample_offer()))["media"]
+    await relayed(desk, "rtc.offer")
+    await desk.request("rtc.answer", media=first, sdp=sample_offer())
+    second = (await speaker.request("rtc.offer", sdp=sample_offer()))["media"]
+    assert second != first
+    assert await relayed(desk, "rtc.hangup") == {
+        "type": "rtc.hangup",
+        "media": first,
+        "reason": "replaced",
+    }
+    assert (await relayed(desk, "rtc.offer"))["media"] == second
+    for media, code in ((first, "media_conflict"), ("m" + "1" * 20, "media_conflict")):
+        with pytest.raises(ClientError) as refused:
+            await speaker.request("rtc.offer", sdp=sample_offer(), media=media)
+        assert refused.value.code == code
+    await speaker.request("rtc.hangup", media=second)
+    with pytest.raises(ClientError) as refused:
+        await speaker.request("rtc.offer", sdp=sample_offer(), media=second)
+    assert refused.value.code == "media_not_found"
+
+
+async def test_a_desk_that_leaves_ends_the_media_session_and_the_speaker_hears_left(
+    two_nodes: tuple[TestServer, TestServer], connect: ClientFactory
+) -> None:
+    speaker, desk, _ = await _speaker_and_desk(two_nodes, connect)
+    media = (await speaker.request("rtc.offer", sdp=sample_offer()))["media"]
+    await relayed(desk, "rtc.offer")
+    await desk.request("rtc.answer", media=media, sdp=sample_offer())
+    await desk.close()
+    assert (await relayed(speaker, "rtc.hangup"))["reason"] == "left"
+
+
+async def test_the_active_gauge_counts_on_the_desk_s_node_and_forgets_sessions_ended_elsewhere(
+    two_nodes: tuple[TestServer, TestServer], connect: ClientFactory
+) -> None:
+    speaker = await connect(two_nodes[0], token(Role.SPEAKER, sub="amina", name="Amina"))
+    desk = await connect(two_nodes[1], token(Role.PRODUCTION, sub="desk", name="Desk A"))
+    chair = await _chair(two_nodes[0], connect)  # the turn ends on the speaker's node
+    await chair.grant(speaker)
+    media = (await speaker.request("rtc.offer", sdp=sample_offer()))["media"]
+    await relayed(desk, "rtc.offer")
+    await desk.request("rtc.answer", media=media, sdp=sample_offer())
+    await desk.request("rtc.state", media=media, state="connected")
+    assert "podium_media_sessions_active 1.0" in _metrics(two_nodes[1])
+    assert "podium_media_sessions_active 0.0" in _metrics(two_nodes[0])
+    await desk.request("rtc.state", media=media, state="failed")
+    assert "podium_media_sessions_active 0.0" in _metrics(two_nodes[1])
+    await desk.request("rtc.state", media=media, state="connected")  # ICE came back
+    await chair.revoke()
+    await relayed(desk, "rtc.hangup")
+    assert "podium_media_sessions_active 1.0" in _metrics(two_nodes[1])  # not known there yet
+    await app_of(two_nodes[1])[RELAY].refresh_metrics()
+    assert "podium_media_sessions_active 0.0" in _metrics(two_nodes[1])
 
 
 # ---- who may ------------------------------------------------------------------------------------
