@@ -12,6 +12,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -21,8 +22,16 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from pages.routes import CSP
 from signaling.client import ClientError, PodiumClient
 from signaling.identity import Role
+from signaling.programme import Programme
 from tests import test_qa_pages
-from tests.conftest import ORIGIN, ClientFactory, NodeFactory, require_program, token
+from tests.conftest import (
+    ORIGIN,
+    ClientFactory,
+    NodeFactory,
+    make_programme,
+    require_program,
+    token,
+)
 from tests.test_pages import BROWSER_ARGS, HOST, with_token
 from tests.test_qa_pages import TabFactory, join_link, no_reload_marker, stayed
 
@@ -77,6 +86,22 @@ tabs = test_qa_pages.tabs
 
 
 @pytest.fixture
+def programme(request: pytest.FixtureRequest) -> Programme:
+    """The test programme; a test may give the plenary a speaking time (indirect parameter)."""
+    base = make_programme()
+    seconds = getattr(request, "param", None)
+    if seconds is None:
+        return base
+    return replace(
+        base,
+        sessions=tuple(
+            replace(s, floor=replace(s.floor, speaking_seconds=seconds)) if s.id == "plenary" else s
+            for s in base.sessions
+        ),
+    )
+
+
+@pytest.fixture
 async def node(node_factory: NodeFactory) -> TestServer:
     """A node whose relay passes this machine's own ICE candidates (the browsers share it)."""
     return await node_factory(allow_private_candidates=True)
@@ -127,6 +152,23 @@ async def frames_decoded(desk: Page, timeout: float = MEDIA_MS / 1000) -> int:
     return frames
 
 
+async def granted(
+    node: TestServer, tabs: TabFactory, connect: ClientFactory, name: str, sub: str
+) -> tuple[Page, PodiumClient]:
+    """A remote speaker's page that asked for the floor and got it from the chair (a client)."""
+    speaker = await participant_tab(tabs, name, sub, Role.SPEAKER, RECORD_STREAMS)
+    await speaker.get_by_role("button", name="Request the floor").click()
+    await expect(speaker.locator("#floor-status")).to_have_text(
+        "You are number 1 on the speakers’ list."
+    )
+    moderator = await chair(node, connect)
+    [entry] = queued(moderator)
+    assert entry["name"] == name
+    await moderator.request("floor.grant", entry=entry["entry"])
+    await expect(speaker.locator("#floor-status")).to_contain_text("You have the floor")
+    return speaker, moderator
+
+
 def queued(client: PodiumClient) -> list[dict[str, Any]]:
     """The queue in a client's welcome snapshot."""
     assert client.welcome is not None
@@ -149,18 +191,8 @@ async def test_remote_speakers_camera_reaches_the_desk_page_through_podium_and_a
     await expect(desk.locator("#desk-idle")).to_be_hidden()
     await expect(desk.locator("#desk-video")).to_be_hidden()
 
-    speaker = await participant_tab(tabs, "Kwame Mensah", "kwame", Role.SPEAKER, RECORD_STREAMS)
-    await speaker.get_by_role("button", name="Request the floor").click()
-    await expect(speaker.locator("#floor-status")).to_have_text(
-        "You are number 1 on the speakers’ list."
-    )
-    moderator = await chair(node, connect)
-    [entry] = queued(moderator)
-    assert entry["name"] == "Kwame Mensah"
-    await moderator.request("floor.grant", entry=entry["entry"])
-
+    speaker, moderator = await granted(node, tabs, connect, "Kwame Mensah", "kwame")
     # Given the floor, the speaker sees their own camera before anyone else does.
-    await expect(speaker.locator("#floor-status")).to_contain_text("You have the floor")
     await expect(speaker.locator("#floor-preview")).to_be_visible()
     await expect(speaker.locator("#floor-media-status")).to_contain_text("what the room will see")
     await speaker.get_by_role("button", name="Speak").click()
@@ -339,3 +371,72 @@ async def test_floor_panel_speaks_arabic_right_to_left_and_every_floor_string_ha
         }"""
     )
     assert missing == []
+
+
+@pytest.mark.browser
+async def test_desk_operator_hangs_up_the_speaker_speaks_again_and_a_desk_reload_brings_the_video_back(
+    node: TestServer, tabs: TabFactory, connect: ClientFactory
+) -> None:
+    desk = await tabs(width=1280, height=720)
+    await desk.add_init_script(RECORD_PEERS)
+    await desk.goto(await join_link(node, "/desk", Role.PRODUCTION, "desk-1", "Desk Hall A"))
+    state = desk.locator("#media-status")
+    await expect(state).to_have_text("Waiting for a speaker")
+    await expect(desk.locator("#desk-idle")).to_be_visible()
+    speaker, _ = await granted(node, tabs, connect, "Lucía Fernández", "lucia")
+    await expect(desk.locator("#floor-now-name")).to_have_text("Lucía Fernández")
+    speak = speaker.get_by_role("button", name="Speak")
+    await speak.click()
+    await expect(state).to_have_text("Live: Lucía Fernández", timeout=MEDIA_MS)
+    assert await frames_decoded(desk) > 0
+
+    await desk.get_by_role("button", name="Hang up").click()
+    await expect(speaker.locator("#floor-media-status")).to_have_text(
+        "The production desk ended the call. Press Speak to try again."
+    )
+    await expect(state).to_have_text(
+        "The video of Lucía Fernández has ended. Waiting for a speaker."
+    )
+    await expect(desk.locator("#desk-video")).to_be_hidden()
+
+    await speak.click()
+    await expect(state).to_have_text("Live: Lucía Fernández", timeout=MEDIA_MS)
+    # A reload of the desk (a browser source refreshed in OBS) drops its calls; the speaker, who
+    # still has the floor, offers again by themselves and the video comes back.
+    await desk.reload()
+    await expect(desk.locator("#connection-status")).to_have_text("Connected")
+    await expect(state).to_have_text("Live: Lucía Fernández", timeout=MEDIA_MS)
+    assert await frames_decoded(desk) > 0
+    await expect(speaker.locator("#floor-media-status")).to_have_text(
+        "You are live: the room sees and hears you."
+    )
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("programme", [10], indirect=True)
+async def test_when_the_speaking_time_runs_out_console_display_and_speaker_all_say_so(
+    node: TestServer, tabs: TabFactory, connect: ClientFactory
+) -> None:
+    console = await tabs(width=390, height=844)
+    await console.goto(await join_link(node, "/moderate", Role.MODERATOR, "mod-1", "Maria"))
+    display = await tabs(width=1920, height=1080)
+    await display.goto(await join_link(node, "/display", Role.DISPLAY, "screen-1", "Screen"))
+    participant = await participant_tab(tabs, "Amina Diallo", "amina")
+    await participant.get_by_role("button", name="Request the floor").click()
+    await console.locator("#floor-queue li").get_by_role("button", name="Give the floor").click()
+    await expect(display.locator("#floor-now-timer")).to_have_text(re.compile(r"^0:(10|0\d)$"))
+    await expect(display.locator("#floor-now-expired")).to_be_hidden()
+
+    alert = console.locator("#floor-expired-alert")
+    await expect(alert).to_have_text("Speaking time is up for Amina Diallo.", timeout=15000)
+    await expect(alert).to_have_attribute("role", "alert")
+    await expect(console.locator("#floor-now-timer")).to_have_text("0:00")
+    await expect(console.locator("#floor-now-timer")).to_have_attribute("data-over", "true")
+    await expect(display.locator("#floor-now-expired")).to_have_text("Time is up")
+    await expect(display.locator("#floor-now-timer")).to_have_text("0:00")
+    await expect(participant.locator("#floor-status")).to_contain_text("Your speaking time is up.")
+    # Expiry only tells the chair: the turn goes on until the chair ends it.
+    await expect(participant.get_by_role("button", name="End my turn")).to_be_visible()
+    await console.get_by_role("button", name="End this turn").click()
+    await expect(alert).to_be_hidden()
+    await expect(display.locator("#floor-now")).to_be_hidden()
