@@ -592,6 +592,11 @@ async def a_session_s_room_display_is_served(ctx: Ctx) -> ClientResponse:
     return await ctx.get("/s/plenary/display")
 
 
+@exchange("GET", "/s/{session}/desk", 200)
+async def a_session_s_production_desk_is_served(ctx: Ctx) -> ClientResponse:
+    return await ctx.get("/s/plenary/desk")
+
+
 EXCHANGES.update(STREAMING_EXCHANGES)
 
 
