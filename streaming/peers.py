@@ -5,14 +5,20 @@ publisher's incoming track is attached to, and replaced in on a takeover, while 
 recorder stay subscribed (through one ``MediaRelay``, unbuffered) to the channel track. A pump reads
 the publisher's track as fast as it arrives and keeps only the newest frame, so a slow consumer drops
 frames instead of growing a queue.
+
+Listeners do not each encode: aiortc would run one encoder per listener. An ``EncodedTrack`` encodes
+the channel once (Opus, VP8) and every listener's sender only packetizes the same packets, so a
+listener costs packetization and encryption, not an encoder.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,16 +26,20 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
     RTCPeerConnection,
+    RTCRtpSender,
     RTCSessionDescription,
 )
 from aiortc.contrib.media import MediaRecorder, MediaRelay
+from aiortc.exceptions import OperationError
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
-from av import AudioFrame
+from av import AudioFrame, VideoFrame
+from av.audio.resampler import AudioResampler
 
 from streaming.errors import MalformedSdp, NotAcceptable
 from streaming.health import Sample
@@ -37,6 +47,11 @@ from streaming.health import Sample
 log = logging.getLogger("podium.streaming")
 
 VIDEO_CLOCK = 90_000
+AUDIO_RATE = 48_000
+VIDEO_BITRATE = 1_000_000
+KEYFRAME_EVERY = 60  # frames: a listener that lost a packet recovers within two seconds
+ENCODED_BACKLOG = 16  # packets kept for the relay; older ones are dropped, nothing grows
+CODECS = {"audio": ("audio/opus",), "video": ("video/VP8", "video/rtx")}
 
 
 def rtc_configuration() -> RTCConfiguration:
@@ -109,6 +124,122 @@ class ChannelTrack(MediaStreamTrack):
             self._pump.cancel()
         self._frame = None
         self._fresh.set()
+
+
+class EncodedTrack(MediaStreamTrack):
+    """A channel's media of one kind encoded once (Opus or VP8), as packets every listener sends."""
+
+    def __init__(self, kind: str, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self.kind = kind
+        self._source = source
+        self._packets: collections.deque[av.Packet[Any]] = collections.deque(maxlen=ENCODED_BACKLOG)
+        self._ready = asyncio.Event()
+        self._keyframe = True
+        self._lock = threading.Lock()
+        self._codec: Any = None
+        self._resampler: AudioResampler | None = None
+        self._origin: int | None = None
+        self._count = 0
+        self._pump = asyncio.ensure_future(self._run())
+
+    def request_keyframe(self) -> None:
+        """The next video frame is a key frame (a listener just connected)."""
+        self._keyframe = True
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.readyState == "live":
+            try:
+                frame = await self._source.recv()
+            except MediaStreamError:
+                break
+            # Encoding releases the GIL: off the loop, as aiortc's own senders do.
+            packets = await loop.run_in_executor(None, self._encode, frame)
+            if packets:
+                self._packets.extend(packets)
+                self._ready.set()
+        self.stop()
+
+    def _encode(self, frame: Any) -> list[av.Packet[Any]]:
+        with self._lock:
+            if isinstance(frame, AudioFrame):
+                return self._encode_audio(frame)
+            if isinstance(frame, VideoFrame):
+                return self._encode_video(frame)
+            return []
+
+    def _encode_audio(self, frame: AudioFrame) -> list[av.Packet[Any]]:
+        if self._codec is None:
+            codec = av.CodecContext.create("libopus", "w")
+            codec.bit_rate = 64_000
+            codec.format = "s16"
+            codec.layout = "stereo"
+            codec.sample_rate = AUDIO_RATE
+            codec.time_base = Fraction(1, AUDIO_RATE)
+            codec.options = {"application": "voip"}
+            self._codec = codec
+            self._resampler = AudioResampler(
+                format="s16", layout="stereo", rate=AUDIO_RATE, frame_size=960
+            )
+        assert self._resampler is not None
+        packets: list[av.Packet[Any]] = []
+        for chunk in self._resampler.resample(frame):
+            packets += self._codec.encode(chunk)
+        return self._stamp(packets, AUDIO_RATE)
+
+    def _encode_video(self, frame: VideoFrame) -> list[av.Packet[Any]]:
+        codec = self._codec
+        if codec is not None and (frame.width, frame.height) != (codec.width, codec.height):
+            codec = None
+        if codec is None:
+            codec = av.CodecContext.create("libvpx", "w")
+            codec.width, codec.height = frame.width, frame.height
+            codec.bit_rate = VIDEO_BITRATE
+            codec.pix_fmt = "yuv420p"
+            codec.time_base = Fraction(1, VIDEO_CLOCK)
+            codec.gop_size = KEYFRAME_EVERY
+            codec.options = {
+                "cpu-used": "-6",
+                "deadline": "realtime",
+                "lag-in-frames": "0",
+                "static-thresh": "1",
+                "partitions": "0",
+            }
+            self._codec = codec
+            self._keyframe = True
+        if frame.format.name != "yuv420p":
+            frame = frame.reformat(format="yuv420p")
+        if self._keyframe:
+            self._keyframe = False
+            frame.pict_type = av.video.frame.PictureType.I
+        self._count += 1
+        return self._stamp(list(codec.encode(frame)), VIDEO_CLOCK)
+
+    def _stamp(self, packets: list[av.Packet[Any]], clock: int) -> list[av.Packet[Any]]:
+        for packet in packets:
+            # The encoder's clock may start below zero (Opus priming): start the channel at zero.
+            if self._origin is None:
+                self._origin = packet.pts or 0
+            packet.pts = (packet.pts or 0) - self._origin
+            packet.time_base = Fraction(1, clock)
+        return packets
+
+    async def recv(self) -> Any:
+        """The next encoded packet."""
+        while not self._packets:
+            if self.readyState != "live":
+                raise MediaStreamError
+            await self._ready.wait()
+            self._ready.clear()
+        return self._packets.popleft()
+
+    def stop(self) -> None:
+        """Ends the encoded stream (its readers get the end of the stream)."""
+        super().stop()
+        self._pump.cancel()
+        self._source.stop()
+        self._ready.set()
 
 
 @dataclass(eq=False)
@@ -196,16 +327,28 @@ async def answer_publisher(peer: Peer, offer: str) -> str:
 
 
 async def answer_listener(
-    peer: Peer, offer: str, relay: MediaRelay, tracks: dict[str, ChannelTrack]
+    peer: Peer, offer: str, kinds: list[str], relay: MediaRelay, tracks: dict[str, EncodedTrack]
 ) -> str:
-    """Accepts a WHEP offer: each media section gets an unbuffered relay of the channel's track."""
+    """Accepts a WHEP offer: each media section sends the channel's encoded packets (Opus, VP8).
+
+    Args:
+        peer: the listener's peer.
+        offer: the SDP offer.
+        kinds: the kinds of the offer's media sections, in order.
+        relay: the channel's packet relay.
+        tracks: the channel's encoded tracks by kind.
+    """
+    for kind in kinds:
+        source = tracks.get(kind)
+        if source is None or kind in peer.tracks:
+            continue
+        proxy = relay.subscribe(source, buffered=False)
+        peer.tracks[kind] = proxy
+        transceiver = peer.pc.addTransceiver(proxy, direction="sendonly")
+        # Listeners share one encoder: the codec is the one podium encodes, not the offer's first.
+        codecs = RTCRtpSender.getCapabilities(kind).codecs
+        transceiver.setCodecPreferences([c for c in codecs if c.mimeType in CODECS[kind]])
     await _remote(peer, offer)
-    for transceiver in peer.pc.getTransceivers():
-        source = tracks.get(transceiver.kind)
-        if source is not None and transceiver.kind not in peer.tracks:
-            proxy = relay.subscribe(source, buffered=False)
-            peer.tracks[transceiver.kind] = proxy
-            peer.pc.addTrack(proxy)
     return await _local(peer)
 
 
@@ -217,6 +360,8 @@ async def _answer(peer: Peer, offer: str) -> str:
 async def _remote(peer: Peer, offer: str) -> None:
     try:
         await peer.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+    except OperationError as exc:
+        raise NotAcceptable(f"podium shares no codec with this offer: {exc}") from exc
     except (ValueError, KeyError, IndexError) as exc:
         raise MalformedSdp(f"the media stack cannot read this offer: {exc}") from exc
 

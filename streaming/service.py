@@ -42,6 +42,7 @@ from streaming.health import Health, HealthTracker
 from streaming.metrics import StreamingMetrics
 from streaming.peers import (
     ChannelTrack,
+    EncodedTrack,
     Peer,
     Recording,
     answer_listener,
@@ -77,6 +78,8 @@ class LiveChannel:
     publisher: Peer
     tracks: dict[str, ChannelTrack] = field(default_factory=dict)
     relay: MediaRelay = field(default_factory=MediaRelay)
+    encoded: dict[str, EncodedTrack] = field(default_factory=dict)
+    packets: MediaRelay = field(default_factory=MediaRelay)
     listeners: dict[str, Peer] = field(default_factory=dict)
     recording: Recording | None = None
     tracker: HealthTracker = field(default_factory=lambda: HealthTracker(time.monotonic()))
@@ -284,6 +287,8 @@ class StreamingService:
         if self.channels.get(key) is live:
             del self.channels[key]
         self.resources.pop(live.publisher.id, None)
+        for encoded in live.encoded.values():
+            encoded.stop()
         for track in live.tracks.values():
             track.stop()
         listeners = list(live.listeners.values())
@@ -342,7 +347,10 @@ class StreamingService:
         peer = new_peer(session.id, spec.id, publish=False, sub=identity.sub, name=identity.name)
         peer.ice_ufrag, peer.ice_pwd = parsed.ice_ufrag, parsed.ice_pwd
         try:
-            answer = await answer_listener(peer, offer.decode(), live.relay, live.tracks)
+            kinds = [m.kind for m in parsed.media if m.port and m.direction != "inactive"]
+            answer = await answer_listener(
+                peer, offer.decode(), kinds, live.packets, self._encoded(live)
+            )
         except BaseException:
             await peer.close()
             raise
@@ -356,10 +364,21 @@ class StreamingService:
 
         @peer.pc.on("connectionstatechange")
         async def changed() -> None:
-            if peer.pc.connectionState in ("failed", "closed"):
+            state = peer.pc.connectionState
+            if state == "connected" and "video" in live.encoded:
+                live.encoded["video"].request_keyframe()  # a picture for the newcomer now
+            elif state in ("failed", "closed"):
                 await self._drop_listener(live, peer)
 
         return peer, answer
+
+    def _encoded(self, live: LiveChannel) -> dict[str, EncodedTrack]:
+        # Encoded once per channel, from the first listener on (no listener, no encoding).
+        for kind, track in live.tracks.items():
+            if kind not in live.encoded or live.encoded[kind].readyState != "live":
+                source = live.relay.subscribe(track, buffered=False)
+                live.encoded[kind] = EncodedTrack(kind, source)
+        return live.encoded
 
     async def _drop_listener(self, live: LiveChannel, peer: Peer) -> None:
         self.resources.pop(peer.id, None)
