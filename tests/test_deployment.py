@@ -305,9 +305,9 @@ def test_coturn_refuses_to_relay_into_private_and_loopback_networks() -> None:
     command = [str(arg) for arg in _services()["coturn"]["command"]]
     denied = [arg.split("=", 1)[1] for arg in command if arg.startswith("--denied-peer-ip=")]
     for address in ("10.1.2.3", "127.0.0.1", "169.254.169.254", "172.20.0.5", "192.168.1.10"):
-        ip = ipaddress.ip_address(address)
+        ip = ipaddress.IPv4Address(address)
         assert any(
-            ipaddress.ip_address(low) <= ip <= ipaddress.ip_address(high)
+            ipaddress.IPv4Address(low) <= ip <= ipaddress.IPv4Address(high)
             for low, high in (r.split("-") for r in denied if ":" not in r)
         ), address
     assert "--no-multicast-peers" in command
