@@ -239,6 +239,7 @@ def create_app(
                 record=settings.stream_record,
             ),
             ice_servers=lambda identity: ice_servers(ice, identity.sub, clock())["ice_servers"],
+            public_url=settings.public_url,
             clock=clock,
         )
         app[STREAMING] = streaming

@@ -144,19 +144,22 @@ class ChannelRecord:
     external_url: str = ""
     node: str = ""
     lease: int = 0
+    url: str = ""
 
     def live_at(self, now_ms: int) -> bool:
         """Live, and the node carrying it renewed its lease (a dead node's channels read offline)."""
         return self.state is State.LIVE and now_ms <= self.lease
 
-    def went_live(self, node: str, now_ms: int, lease_ms: int) -> ChannelRecord:
-        """The record once a publisher's media flows through ``node``."""
+    def went_live(self, node: str, now_ms: int, lease_ms: int, url: str = "") -> ChannelRecord:
+        """The record once a publisher's media flows through ``node`` (reached at ``url``)."""
         return replace(self, state=State.LIVE, since=now_ms, reason="publishing", node=node,
-                       lease=now_ms + lease_ms)  # fmt: skip
+                       lease=now_ms + lease_ms, url=url)  # fmt: skip
 
     def went_offline(self, reason: str, now_ms: int) -> ChannelRecord:
         """The record once the publisher left (``reason``: deleted, no_media, failed, …)."""
-        return replace(self, state=State.OFFLINE, since=now_ms, reason=reason, node="", lease=0)
+        return replace(
+            self, state=State.OFFLINE, since=now_ms, reason=reason, node="", lease=0, url=""
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The stored form."""
@@ -167,6 +170,7 @@ class ChannelRecord:
             "external_url": self.external_url,
             "node": self.node,
             "lease": self.lease,
+            "url": self.url,
         }
 
     @classmethod
@@ -179,6 +183,7 @@ class ChannelRecord:
             external_url=str(data.get("external_url", "")),
             node=str(data.get("node", "")),
             lease=int(data.get("lease", 0)),
+            url=str(data.get("url", "")),
         )
 
 

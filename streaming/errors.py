@@ -9,6 +9,7 @@ Tree::
     StreamingError                  streaming_error          400
     ├── MalformedSdp                malformed_sdp            400  not an SDP offer / fragment
     ├── InvalidBody                 invalid_body             400  a JSON body of the wrong shape
+    ├── ChannelElsewhere            channel_elsewhere        307  live on another node (Location)
     ├── ChannelForbidden            channel_forbidden        403  the role may not use this channel
     ├── UnknownChannel              unknown_channel          404  not a channel of the session
     ├── UnknownResource             unknown_resource         404  no such WHIP/WHEP session (ended)
@@ -44,6 +45,17 @@ class MalformedSdp(StreamingError):
     """The body is not a usable SDP offer (or trickle-ICE fragment)."""
 
     code = "malformed_sdp"
+
+
+class ChannelElsewhere(StreamingError):
+    """The channel is live on another node: play it there (``location``, a 307 redirect)."""
+
+    code = "channel_elsewhere"
+    http_status = 307
+
+    def __init__(self, message: str, *, location: str) -> None:
+        super().__init__(message)
+        self.location = location
 
 
 class InvalidBody(StreamingError):

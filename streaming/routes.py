@@ -16,6 +16,7 @@ from signaling.routes import bearer_identity
 from signaling.service import SignalingService
 from streaming.channels import ChannelSpec, check_publisher, external_url, may_manage
 from streaming.errors import (
+    ChannelElsewhere,
     ChannelForbidden,
     InvalidBody,
     MalformedSdp,
@@ -44,6 +45,8 @@ def problem(exc: StreamingError) -> web.Response:
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
     if isinstance(exc, MethodNotAllowed):
         headers["Allow"] = RESOURCE_METHODS
+    if isinstance(exc, ChannelElsewhere):
+        headers["Location"] = exc.location
     return web.json_response(
         {"code": exc.code, "message": exc.message}, status=exc.http_status, headers=headers
     )
@@ -136,8 +139,9 @@ class StreamingRoutes:
             _accepts(request, SDP)
             body = await _body(request)
             if publish:
+                origin = f"{request.scheme}://{request.host}"
                 peer, answer = await self.service.publish(
-                    session, spec, identity, body, takeover=takeover
+                    session, spec, identity, body, takeover=takeover, origin=origin
                 )
             else:
                 peer, answer = await self.service.listen(session, spec, identity, body)

@@ -32,6 +32,7 @@ from streaming.channels import (
     check_takeover,
 )
 from streaming.errors import (
+    ChannelElsewhere,
     ChannelForbidden,
     ChannelOffline,
     OverCapacity,
@@ -87,6 +88,7 @@ class LiveChannel:
     live: bool = False
     ended: bool = False
     renewed: float = 0.0
+    url: str = ""
 
 
 IceServers = Callable[[Identity], list[dict[str, Any]]]
@@ -105,6 +107,7 @@ class StreamingService:
         data_dir: Path,
         limits: StreamLimits | None = None,
         ice_servers: IceServers | None = None,
+        public_url: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.programme = programme
@@ -114,6 +117,7 @@ class StreamingService:
         self.recordings_dir = data_dir / "recordings"
         self.limits = limits or StreamLimits()
         self.ice_servers: IceServers = ice_servers or (lambda identity: [])
+        self.public_url = public_url.rstrip("/")
         self.clock = clock
         self.channels: dict[tuple[str, str], LiveChannel] = {}
         self.resources: dict[str, Peer] = {}
@@ -180,6 +184,7 @@ class StreamingService:
         offer: bytes,
         *,
         takeover: bool,
+        origin: str = "",
     ) -> tuple[Peer, str]:
         """Takes a WHIP offer for a channel; returns the new WHIP session and the SDP answer.
 
@@ -218,7 +223,7 @@ class StreamingService:
                 log.info("channel taken over", extra={"session": session.id, "channel": spec.id})
                 live = current
             else:
-                live = LiveChannel(session.id, spec, peer)
+                live = LiveChannel(session.id, spec, peer, url=self.public_url or origin)
                 self.channels[key] = live
             for kind, track in peer.tracks.items():
                 channel_track = live.tracks.get(kind)
@@ -269,7 +274,7 @@ class StreamingService:
         record = await self.store.record(live.session, live.spec.id)
         if live.ended:
             return
-        record = record.went_live(self.node, self.now_ms(), self.limits.lease_ms)
+        record = record.went_live(self.node, self.now_ms(), self.limits.lease_ms, live.url)
         if reason == "takeover":
             record = replace(record, reason="takeover")
         await self._write(live.session, live.spec, record)
@@ -343,7 +348,13 @@ class StreamingService:
             )
         live = self.channels.get((session.id, spec.id))
         if live is None or not live.live:
-            raise ChannelOffline("the channel is not live on this node")
+            record = await self.store.record(session.id, spec.id)
+            if record.live_at(self.now_ms()) and record.node != self.node and record.url:
+                raise ChannelElsewhere(
+                    f"the channel is live on {record.node}",
+                    location=f"{record.url}/whep/{session.id}/{spec.id}",
+                )
+            raise ChannelOffline("the channel is not live")
         peer = new_peer(session.id, spec.id, publish=False, sub=identity.sub, name=identity.name)
         peer.ice_ufrag, peer.ice_pwd = parsed.ice_ufrag, parsed.ice_pwd
         try:
@@ -483,7 +494,9 @@ class StreamingService:
                 live.renewed = now
                 record = await self.store.record(live.session, live.spec.id)
                 if not live.ended:
-                    renewed = record.went_live(self.node, self.now_ms(), self.limits.lease_ms)
+                    renewed = record.went_live(
+                        self.node, self.now_ms(), self.limits.lease_ms, live.url
+                    )
                     await self.store.renew(live.session, live.spec.id, _keep(record, renewed))
             for listener in list(live.listeners.values()):
                 if not listener.connected and now - listener.created > self.limits.connect_timeout:

@@ -640,3 +640,18 @@ async def stream_traffic(node: TestServer, wire: Wire) -> None:
             await publisher.close()
         await operator.event("stream.channel", lambda d: d["channel"]["state"] == "offline")
         await operator.event("stream.listeners", lambda d: d["listeners"] == {})
+
+
+@exchange("POST", WHEP, 307)
+async def a_channel_live_on_another_node_is_a_redirect_there(ctx: Ctx) -> ClientResponse:
+    publisher = await _live_fr(ctx)
+    try:
+        await ctx.own_node()  # a second node on the same store
+        offer = await offer_sdp(("audio",), "recvonly")
+        headers = {"Content-Type": SDP, **_auth(token())}
+        url = ctx.node.make_url("/whep/plenary/fr")
+        response = await ctx.http.post(url, data=offer, headers=headers, allow_redirects=False)
+        await response.read()
+        return response
+    finally:
+        await publisher.close()

@@ -165,6 +165,24 @@ async def listen(
     return client
 
 
+async def listen_at(
+    http: aiohttp.ClientSession, url: str, tok: str, *, video: bool = True
+) -> Client:
+    """Plays a WHEP endpoint at an absolute URL (another node's)."""
+    client = Client(peer(), want={"audio": 10, **({"video": 5} if video else {})})
+    client.pc.addTransceiver("audio", direction="recvonly")
+    if video:
+        client.pc.addTransceiver("video", direction="recvonly")
+    client.pc.on("track", client._consume)
+    await client.pc.setLocalDescription(await client.pc.createOffer())
+    headers = {"Content-Type": SDP, **bearer(tok)}
+    async with http.post(url, data=client.pc.localDescription.sdp, headers=headers) as response:
+        assert response.status == 201, await response.text()
+        answer = await response.text()
+    await client.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    return client
+
+
 async def connected(pc: RTCPeerConnection, wait: float = 15.0) -> None:
     """Waits for the connection to be up."""
     async with asyncio.timeout(wait):

@@ -20,7 +20,17 @@ from signaling.identity import Role
 from streaming.store import ChannelStore, streams_key
 from tests.conftest import ClientFactory, NodeFactory, app_of, operator_headers, token
 from tests.contract_streaming import interpreter
-from tests.streaming_helpers import SDP, Client, bearer, connected, listen, peer, publish
+from tests.streaming_helpers import (
+    SDP,
+    Client,
+    bearer,
+    connected,
+    listen,
+    listen_at,
+    offer_sdp,
+    peer,
+    publish,
+)
 
 FLOOR = "/whip/plenary/floor"
 
@@ -237,3 +247,35 @@ async def _record_after_close(store: ChannelStore, node: TestServer) -> dict[str
     finally:
         await client.aclose()
     return None if raw is None else dict(json.loads(raw))
+
+
+async def test_a_listener_at_another_node_is_sent_to_the_node_carrying_the_channel(
+    node_factory: NodeFactory,
+) -> None:
+    carrier, other = await node_factory(), await node_factory()
+    async with aiohttp.ClientSession() as http:
+        publisher = await publish(http, carrier, "/whip/plenary/fr", interpreter("fr"), video=False)
+        clients = [publisher]
+        try:
+            await _live(carrier, "fr")
+            offer = await offer_sdp(("audio",), "recvonly")
+            headers = {"Content-Type": SDP, **bearer(token())}
+            async with http.post(
+                other.make_url("/whep/plenary/fr"),
+                data=offer,
+                headers=headers,
+                allow_redirects=False,
+            ) as response:
+                assert response.status == 307
+                location = response.headers["Location"]
+            assert location == str(carrier.make_url("/whep/plenary/fr"))
+            # Clients re-send their token themselves: HTTP clients drop Authorization on a redirect
+            # to another origin.
+            listener = await listen_at(http, location, token(), video=False)
+            clients.append(listener)
+            async with asyncio.timeout(15):
+                await listener.got.wait()
+            assert len(app_of(carrier)[STREAMING].channels[("plenary", "fr")].listeners) == 1
+            assert app_of(other)[STREAMING].listener_count() == 0
+        finally:
+            await _close(*clients)
