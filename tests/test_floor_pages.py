@@ -440,3 +440,30 @@ async def test_when_the_speaking_time_runs_out_console_display_and_speaker_all_s
     await console.get_by_role("button", name="End this turn").click()
     await expect(alert).to_be_hidden()
     await expect(display.locator("#floor-now")).to_be_hidden()
+
+
+@pytest.mark.browser
+async def test_two_desks_open_on_a_session_the_first_to_answer_takes_the_speaker_the_other_says_so(
+    node: TestServer, tabs: TabFactory, connect: ClientFactory
+) -> None:
+    desks = []
+    for sub, name in (("desk-a", "Desk A"), ("desk-b", "Desk B")):
+        desk = await tabs(width=960, height=540)
+        await desk.add_init_script(RECORD_PEERS)
+        await desk.goto(await join_link(node, "/desk", Role.PRODUCTION, sub, name))
+        await expect(desk.locator("#media-status")).to_have_text("Waiting for a speaker")
+        desks.append(desk)
+    speaker, _ = await granted(node, tabs, connect, "Chen Wei", "chen")
+    await speaker.get_by_role("button", name="Speak").click()
+    await expect(speaker.locator("#floor-media-status")).to_have_text(
+        "You are live: the room sees and hears you.", timeout=MEDIA_MS
+    )
+    taken = "Another desk took the video of Chen Wei."
+    states = [desk.locator("#media-status") for desk in desks]
+    for state in states:
+        await expect(state).to_have_text(re.compile(f"^(Live: Chen Wei|{re.escape(taken)})$"))
+    texts = [await state.text_content() or "" for state in states]
+    assert sorted(texts) == sorted(["Live: Chen Wei", taken])
+    winner = desks[texts.index("Live: Chen Wei")]
+    assert await frames_decoded(winner) > 0
+    await expect(desks[texts.index(taken)].locator("#desk-video")).to_be_hidden()
