@@ -112,7 +112,7 @@ class StreamingMetrics:
     def offline(self, reason: str) -> None:
         """Counts a channel going offline."""
         self.transitions.labels(
-            bounded(reason, frozenset({"deleted", "no_media", "failed", "shutdown", "takeover"}))
+            bounded(reason, frozenset({"deleted", "no_media", "failed", "shutdown", "node_lost"}))
         ).inc()
 
     def refused(self, code: str) -> None:

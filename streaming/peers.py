@@ -71,6 +71,7 @@ class ChannelTrack(MediaStreamTrack):
         self._fresh = asyncio.Event()
         self._t0: float | None = None
         self._next = 0
+        self.frames = 0
 
     def attach(self, source: MediaStreamTrack) -> None:
         """Feeds the channel from ``source`` from now on (a takeover replaces the previous one)."""
@@ -87,6 +88,7 @@ class ChannelTrack(MediaStreamTrack):
                 return
             self._stamp(frame)
             self._frame = frame
+            self.frames += 1
             self._fresh.set()
             self._on_frame()
 

@@ -7,6 +7,7 @@ external URL and the ``stream.channel`` events are in the store, so every node a
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,7 @@ from streaming.channels import (
     ChannelRecord,
     ChannelSpec,
     Kind,
+    State,
     channel_of,
     channel_view,
     channels_of,
@@ -37,6 +39,7 @@ from streaming.errors import (
     ChannelOffline,
     OverCapacity,
     PreconditionFailed,
+    StreamingError,
     UnknownResource,
 )
 from streaming.health import Health, HealthTracker
@@ -126,6 +129,7 @@ class StreamingService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._counting: set[str] = set()
+        self._reaped = 0.0
         self._counted: dict[str, float] = {}
 
     # ---- lookups -----------------------------------------------------------------------------------
@@ -467,9 +471,42 @@ class StreamingService:
 
     # ---- health and lifetime -----------------------------------------------------------------------
 
+    async def reap_lost(self) -> list[tuple[str, str]]:
+        """Takes offline every channel whose carrying node stopped renewing it (it died).
+
+        Any node may do it; the write applies only if the record is still the one read, so of
+        several nodes reaping at once one tells the clients, and a new publisher is never undone.
+
+        Returns:
+            The (session, channel) pairs this call took offline.
+        """
+        now = self.now_ms()
+        sessions = {s.id: s for s in self.programme.sessions}
+        reaped = []
+        for session_id, raw in (await self.store.all_records(list(sessions))).items():
+            for channel, value in raw.items():
+                record = ChannelRecord.from_json(json.loads(value))
+                if record.state is not State.LIVE or record.live_at(now):
+                    continue
+                if (session_id, channel) in self.channels:
+                    continue  # carried here: the health round renews it
+                try:
+                    spec = self.spec(sessions[session_id], channel)
+                except StreamingError:
+                    continue
+                lost = record.went_offline("node_lost", now)
+                view = channel_view(session_id, spec, lost, now)
+                if await self.store.replace(session_id, channel, value, lost, view):
+                    self.metrics.offline("node_lost")
+                    reaped.append((session_id, channel))
+        return reaped
+
     async def check(self) -> None:
         """One health round: samples, stalled channels offline, unconnected peers dropped, leases."""
         now = time.monotonic()
+        if now - self._reaped > self.limits.lease_ms / 3000:
+            self._reaped = now
+            await self.reap_lost()
         listened = {live.session for live in self.channels.values() if live.listeners}
         for session in listened:
             if now - self._counted.get(session, 0.0) > self.limits.lease_ms / 3000:

@@ -28,6 +28,18 @@ return r[2]
 )
 
 
+# The same, only if the record is still the one read (a reaper must not undo a new publisher).
+# ARGV as _WRITE, plus the expected record.
+_REPLACE = (
+    APPEND_LUA
+    + r"""
+if redis.call('HGET', KEYS[4], ARGV[6]) ~= ARGV[8] then return 0 end
+redis.call('HSET', KEYS[4], ARGV[6], ARGV[7])
+local r = podium_append(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+return r[2]
+"""
+)
+
 # One node's listener counts, then the cluster-wide totals; an event only when the totals changed.
 # Fields are ``<node>|<channel>`` = ``<count> <lease expiry ms>``: a node that stops renewing its
 # counts (it died) drops out of the totals at its lease's end.
@@ -91,6 +103,7 @@ class ChannelStore:
         self.store = store
         self._write = store.client.register_script(_WRITE)
         self._listeners = store.client.register_script(_LISTENERS)
+        self._replace = store.client.register_script(_REPLACE)
 
     async def records(self, session: str) -> dict[str, ChannelRecord]:
         """Every channel record of a session (channels never written are absent)."""
@@ -127,6 +140,34 @@ class ChannelStore:
             ),
         )
         return int(seq)
+
+    async def all_records(self, sessions: list[str]) -> dict[str, dict[str, bytes]]:
+        """Every stored record of these sessions, raw (one round trip)."""
+        pipe = self.store.client.pipeline(transaction=False)
+        for session in sessions:
+            pipe.hgetall(streams_key(self.store, session))
+        rows = await self.store.guard("read", pipe.execute())
+        return {
+            session: {_text(k): v for k, v in row.items()}
+            for session, row in zip(sessions, rows, strict=True)
+        }
+
+    async def replace(
+        self,
+        session: str,
+        channel: str,
+        expected: bytes,
+        record: ChannelRecord,
+        view: dict[str, Any],
+    ) -> int:
+        """Like ``write``, only if the stored record is still ``expected``; 0 when it was not."""
+        k = self.store.keys(session)
+        body = event_body(EVENT, {"channel": view})
+        args: list[str | bytes | int] = [encode(session), body, AUDIENCE_ALL, self.store.history_size,
+                                         new_epoch(), channel, json.dumps(record.to_json()),
+                                         expected]  # fmt: skip
+        keys = [k.meta, k.history, k.channel, streams_key(self.store, session)]
+        return int(await self.store.guard("append", self._replace(keys=keys, args=args)))
 
     async def renew(self, session: str, channel: str, record: ChannelRecord) -> None:
         """Rewrites a live record with a later lease (no event: nothing changed for clients)."""

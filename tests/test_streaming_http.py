@@ -10,8 +10,9 @@ from aiohttp.test_utils import TestServer
 
 from config.appkeys import STREAMING
 from signaling.identity import Role
+from streaming.channels import ChannelRecord, channel_view
 from streaming.store import streams_key
-from tests.conftest import NodeFactory, app_of, operator_headers, token
+from tests.conftest import ClientFactory, NodeFactory, app_of, operator_headers, token
 from tests.contract_streaming import CANDIDATE, FRAG, STALE, interpreter
 from tests.streaming_helpers import SDP, bearer, offer_sdp
 
@@ -195,3 +196,37 @@ async def test_an_external_url_is_an_event_and_part_of_every_view(node: TestServ
     _, seq = await store.position("plenary")
     frames = [e.frame for e in await store.range("plenary", 0, seq)]
     assert any(b'"stream.channel"' in f and url.encode() in f for f in frames)
+
+
+async def test_a_channel_whose_node_died_is_taken_offline_by_another_node_and_everyone_is_told(
+    node: TestServer, connect: ClientFactory
+) -> None:
+    watcher = await connect(node, token())
+    service = app_of(node)[STREAMING]
+    now = service.now_ms()
+    session = service.programme.session("plenary")
+    assert session is not None
+    ghost = ChannelRecord().went_live("ghost-node", now - 60_000, 15_000, "http://gone:1")
+    busy = ChannelRecord().went_live("busy-node", now, 15_000, "http://busy:1")
+    for channel, record in (("fr", ghost), ("ar", busy)):
+        spec = service.spec(session, channel)
+        await service.store.write(
+            "plenary", channel, record, channel_view("plenary", spec, record, now)
+        )
+    assert await service.reap_lost() == [("plenary", "fr")]
+    assert await service.reap_lost() == []
+    records = await service.store.records("plenary")
+    assert (records["fr"].state.value, records["fr"].reason) == ("offline", "node_lost")
+    assert records["ar"] == busy
+    seen: list[tuple[str, str, str]] = []
+    while len(seen) < 3:
+        event = await watcher.next_event(timeout=5)
+        if event["name"] == "stream.channel":
+            view = event["data"]["channel"]
+            seen.append((view["id"], view["state"], view["reason"]))
+    # the ghost's record was written already lapsed: it reads offline from the start
+    assert seen == [
+        ("fr", "offline", "node_lost"),
+        ("ar", "live", "publishing"),
+        ("fr", "offline", "node_lost"),
+    ]

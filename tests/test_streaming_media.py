@@ -199,12 +199,22 @@ async def test_a_channel_whose_media_stop_goes_offline_within_seconds(
             assert status == 201
             await _live(node, "fr")
             await _event(watcher, "stream.channel")
+            channel = app_of(node)[STREAMING].channels[("plenary", "fr")].tracks["audio"]
+            async with asyncio.timeout(10):
+                while channel.frames < 25:  # half a second of media, recorded
+                    await asyncio.sleep(0.05)
             track.playing.clear()
             paused = time.monotonic()
             offline = (await _event(watcher, "stream.channel"))["data"]["channel"]
             assert (offline["state"], offline["reason"]) == ("offline", "no_media")
             assert time.monotonic() - paused < 4.0
             assert app_of(node)[STREAMING].channels == {}
+            folder = app_of(node)[STREAMING].recordings_dir / "plenary"
+            (recording,) = folder.glob("fr-*.ogg")
+            with av.open(str(recording)) as container:
+                assert container.streams.audio[0].codec_context.name == "opus"
+                assert container.duration is not None
+                assert container.duration > 0
         finally:
             track.playing.set()
             await client.close()
