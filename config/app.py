@@ -237,6 +237,7 @@ def create_app(
                 max_channels=settings.stream_max_channels,
                 media_timeout=settings.stream_media_timeout,
                 record=settings.stream_record,
+                allow_private=settings.allow_private_candidates,
             ),
             ice_servers=lambda identity: ice_servers(ice, identity.sub, clock())["ice_servers"],
             public_url=settings.public_url,

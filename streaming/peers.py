@@ -290,7 +290,10 @@ class Peer:
                 raise MalformedSdp(f"not an ICE candidate: {line[:80]!r}") from exc
             candidate.sdpMid = mid or None
             candidate.sdpMLineIndex = index
-            await self.pc.addIceCandidate(candidate)
+            try:
+                await self.pc.addIceCandidate(candidate)
+            except (ValueError, OSError) as exc:
+                raise MalformedSdp(f"the ICE agent refused a candidate: {exc}") from exc
 
     async def sample(self, listeners: list[Peer]) -> Sample:
         """The publisher's cumulative receive figures and the listeners' worst round-trip time."""

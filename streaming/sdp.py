@@ -10,6 +10,7 @@ candidates, so the edge can tell trickling from an ICE restart.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from streaming.channels import ChannelSpec
@@ -188,6 +189,28 @@ def parse_fragment(body: bytes) -> Fragment:
     if not candidates and not end and not ufrag:
         raise MalformedSdp("the fragment carries no candidate, credentials or end-of-candidates")
     return Fragment(ufrag, pwd, tuple(candidates), end)
+
+
+def candidate_address(line: str) -> str:
+    """The connection address of an ``a=candidate:`` line (or ``candidate:`` value)."""
+    parts = line.split()
+    return parts[4] if len(parts) > 4 else ""
+
+
+def drop_candidates(body: bytes, blocked: Callable[[str], bool]) -> bytes:
+    """The SDP without the candidate lines whose address ``blocked`` refuses.
+
+    The node itself sends connectivity checks to every candidate it is given: a client must not be
+    able to point them at this machine, link-local or cloud metadata addresses.
+    """
+    lines = body.split(b"\n")
+    kept = [
+        line
+        for line in lines
+        if not line.startswith(b"a=candidate:")
+        or not blocked(candidate_address(line.decode("utf-8", "replace")))
+    ]
+    return b"\n".join(kept)
 
 
 def check_no_restart(fragment: Fragment, ufrag: str, pwd: str, *, restart_asked: bool) -> None:

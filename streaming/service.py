@@ -19,6 +19,7 @@ from typing import Any
 from aiortc.contrib.media import MediaRelay
 
 from signaling.identity import Identity
+from signaling.media import blocked_address
 from signaling.programme import Programme, Session
 from signaling.service import cancel_all
 from streaming import sdp
@@ -71,6 +72,8 @@ class StreamLimits:
     retry_after: float = 30.0
     record: bool = True
     listeners_window: float = 1.0
+    listeners_per_person: int = 3
+    allow_private: bool = False
 
 
 @dataclass(eq=False)
@@ -201,6 +204,7 @@ class StreamingService:
         check_publisher(identity, spec, takeover=takeover)
         parsed = sdp.parse_offer(offer)
         sdp.check_media(parsed, spec, publish=True)
+        offer = self._screened(offer)
         key = (session.id, spec.id)
         async with self._lock(key):
             current = self.channels.get(key)
@@ -346,6 +350,7 @@ class StreamingService:
         """
         parsed = sdp.parse_offer(offer)
         sdp.check_media(parsed, spec, publish=False)
+        offer = self._screened(offer)
         if self.listener_count() >= self.limits.max_listeners:
             raise OverCapacity(
                 "this node has as many listeners as it may", retry_after=self.limits.retry_after
@@ -372,6 +377,10 @@ class StreamingService:
         if live.ended:
             await peer.close()
             raise ChannelOffline("the channel went offline meanwhile")
+        own = [p for p in live.listeners.values() if p.sub == identity.sub]
+        for stale in own[: max(0, len(own) - self.limits.listeners_per_person + 1)]:
+            # A person's reloaded players replace their oldest sessions: nobody holds many slots.
+            await self._drop_listener(live, stale)
         live.listeners[peer.id] = peer
         self.resources[peer.id] = peer
         self.metrics.set_listeners(session.id, spec.id, len(live.listeners))
@@ -454,7 +463,15 @@ class StreamingService:
             raise PreconditionFailed("If-Match does not name this ICE session (its ETag)")
         parsed = sdp.parse_fragment(fragment)
         sdp.check_no_restart(parsed, peer.ice_ufrag, peer.ice_pwd, restart_asked=restart)
-        await peer.add_candidates(parsed.candidates)
+        await peer.add_candidates(
+            tuple(c for c in parsed.candidates if not self._blocked(sdp.candidate_address(c[2])))
+        )
+
+    def _blocked(self, address: str) -> bool:
+        return not self.limits.allow_private and blocked_address(address)
+
+    def _screened(self, offer: bytes) -> bytes:
+        return offer if self.limits.allow_private else sdp.drop_candidates(offer, blocked_address)
 
     def _check_owner(self, peer: Peer, identity: Identity) -> None:
         if identity.sub != peer.sub and identity.role.value != "operator":

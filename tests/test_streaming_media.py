@@ -289,3 +289,30 @@ async def test_a_listener_at_another_node_is_sent_to_the_node_carrying_the_chann
             assert app_of(other)[STREAMING].listener_count() == 0
         finally:
             await _close(*clients)
+
+
+async def test_one_person_s_players_replace_their_oldest_rather_than_pile_up(
+    node: TestServer,
+) -> None:
+    service = app_of(node)[STREAMING]
+    amina = token(sub="amina")
+    async with aiohttp.ClientSession() as http:
+        publisher = await publish(http, node, "/whip/plenary/fr", interpreter("fr"), video=False)
+        try:
+            await _live(node, "fr")
+            locations = []
+            for _ in range(5):
+                offer = await offer_sdp(("audio",), "recvonly")
+                headers = {"Content-Type": SDP, **bearer(amina)}
+                async with http.post(
+                    node.make_url("/whep/plenary/fr"), data=offer, headers=headers
+                ) as response:
+                    assert response.status == 201
+                    locations.append(response.headers["Location"])
+            live = service.channels[("plenary", "fr")]
+            kept = sorted(p.id for p in live.listeners.values())
+            assert kept == sorted(loc.rsplit("/", 1)[1] for loc in locations[-3:])
+            async with http.delete(node.make_url(locations[0]), headers=bearer(amina)) as r:
+                assert r.status == 404  # replaced: gone
+        finally:
+            await publisher.close()

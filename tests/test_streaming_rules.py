@@ -243,3 +243,19 @@ def test_ice_servers_become_link_headers_with_credentials_for_turn() -> None:
         '<turn:t.example.org?transport=udp>; rel="ice-server"; username="9:amina"; '
         'credential="c="; credential-type="password"'
     ]
+
+
+def test_candidates_on_blocked_addresses_are_dropped_from_an_offer() -> None:
+    body = offer(("audio", "sendonly")).replace(
+        b"a=sendonly\r\n",
+        b"a=sendonly\r\n"
+        b"a=candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host\r\n"
+        b"a=candidate:2 1 udp 2130706431 169.254.169.254 5000 typ host\r\n"
+        b"a=candidate:3 1 udp 2130706431 192.0.2.10 5000 typ host\r\n",
+    )
+    kept = sdp.drop_candidates(body, lambda address: not address.startswith("192.0.2."))
+    assert b"127.0.0.1 5000" not in kept
+    assert b"169.254.169.254 5000" not in kept
+    assert b"192.0.2.10 5000" in kept
+    assert sdp.parse_offer(kept).ice_ufrag == "abcd"
+    assert sdp.candidate_address(CANDIDATE) == "192.0.2.7"
