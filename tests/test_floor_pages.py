@@ -19,6 +19,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from config.appkeys import SIGNALING
 from pages.routes import CSP
 from signaling.client import ClientError, PodiumClient
 from signaling.identity import Role
@@ -28,6 +29,7 @@ from tests.conftest import (
     ORIGIN,
     ClientFactory,
     NodeFactory,
+    app_of,
     make_programme,
     require_program,
     token,
@@ -74,6 +76,7 @@ CAPTURING = "window.__streams.some((s) => s.getTracks().some((t) => t.readyState
 FRAMES_DECODED = """async () => {
   let frames = 0;
   for (const pc of window.__peers) {
+    if (pc.connectionState === 'closed') continue;
     const report = await pc.getStats();
     report.forEach((s) => {
       if (s.type === 'inbound-rtp' && s.kind === 'video') frames = Math.max(frames, s.framesDecoded || 0);
@@ -212,7 +215,7 @@ async def test_remote_speakers_camera_reaches_the_desk_page_through_podium_and_a
     await expect(speaker.locator("#floor-media")).to_be_hidden()
     await expect(speaker.locator("#floor-status")).to_have_text("The chair ended your turn.")
     # The camera and the microphone are off once the turn is over.
-    await speaker.wait_for_function(f"!({CAPTURING})")
+    await speaker.wait_for_function(f"() => !({CAPTURING})")
     assert await speaker.evaluate("window.__streams.length") == 1
 
 
@@ -467,3 +470,53 @@ async def test_two_desks_open_on_a_session_the_first_to_answer_takes_the_speaker
     winner = desks[texts.index("Live: Chen Wei")]
     assert await frames_decoded(winner) > 0
     await expect(desks[texts.index(taken)].locator("#desk-video")).to_be_hidden()
+
+
+@pytest.mark.browser
+async def test_speaker_who_speaks_before_any_desk_is_open_appears_once_a_desk_opens(
+    node: TestServer, tabs: TabFactory, connect: ClientFactory
+) -> None:
+    speaker, _ = await granted(node, tabs, connect, "Olga Ivanova", "olga")
+    await speaker.get_by_role("button", name="Speak").click()
+    await expect(speaker.locator("#floor-media-status")).to_have_text(
+        "Connecting to the production desk…"
+    )
+    desk = await tabs(width=960, height=540)
+    await desk.add_init_script(RECORD_PEERS)
+    await desk.goto(await join_link(node, "/desk", Role.PRODUCTION, "desk-1", "Desk Hall A"))
+    # The speaker's page offers again until a desk answers.
+    await expect(desk.locator("#media-status")).to_have_text("Live: Olga Ivanova", timeout=MEDIA_MS)
+    assert await frames_decoded(desk) > 0
+    await expect(speaker.locator("#floor-media-status")).to_have_text(
+        "You are live: the room sees and hears you."
+    )
+
+
+@pytest.mark.browser
+async def test_speaker_whose_connection_drops_while_live_comes_back_on_the_desk_by_themselves(
+    node: TestServer, tabs: TabFactory, connect: ClientFactory
+) -> None:
+    desk = await tabs(width=960, height=540)
+    await desk.add_init_script(RECORD_PEERS)
+    await desk.goto(await join_link(node, "/desk", Role.PRODUCTION, "desk-1", "Desk Hall A"))
+    speaker, _ = await granted(node, tabs, connect, "Juan Pérez", "juan")
+    await speaker.get_by_role("button", name="Speak").click()
+    state = desk.locator("#media-status")
+    await expect(state).to_have_text("Live: Juan Pérez", timeout=MEDIA_MS)
+
+    # podium drops the speaker's socket (a node restart, a network change): the media session ends
+    # with it, the desk hears that the speaker left, and the page resumes and offers again.
+    service = app_of(node)[SIGNALING]
+    [conn] = [c for c in service.connections if c.identity.sub == "juan"]
+    first = await desk.evaluate("window.__peers.length")
+    await conn.ws.close(code=4000)
+    # A new call, not the old one still flowing: the desk answered a new offer.
+    await desk.wait_for_function(
+        "(first) => window.__peers.length > first", arg=first, timeout=MEDIA_MS
+    )
+    await expect(state).to_have_text("Live: Juan Pérez", timeout=MEDIA_MS)
+    assert await frames_decoded(desk) > 0
+    await expect(speaker.locator("#connection-status")).to_have_text("Connected")
+    await expect(speaker.locator("#floor-media-status")).to_have_text(
+        "You are live: the room sees and hears you."
+    )
