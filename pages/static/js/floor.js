@@ -6,7 +6,7 @@
 // panel: attach(connection) once per connection, welcome(message) on every snapshot, event(event)
 // on every event, rejoined() after a reconnect.
 
-import { keepFocus, setText, syncList } from './dom.js';
+import { setText, syncList } from './dom.js';
 import { formatNumber, onLanguageChange, t } from './i18n.js';
 import { FloorBoard, requests } from './floor-board.js';
 import { SpeakerBlock, entryItem, fillEntry } from './floor-view.js';
@@ -51,6 +51,7 @@ export class FloorPanel {
     this.error = null;
     this.busy = false;
     this.notice = null; // i18n key of the last thing that happened to the person's own entry
+    this.lastMine = null; // the person's last entry id, kept after it left the list
     this.speaker = new SpeakerBlock($('floor-now'), this.board);
     this.el.request.addEventListener('click', () => this._request());
     this.el.withdraw.addEventListener('click', () => this._withdraw());
@@ -85,10 +86,12 @@ export class FloorPanel {
 
   event(event) {
     const before = this.board.mine;
+    if (before) this.lastMine = before;
     const speakingBefore = this.board.speaking();
     if (!this.board.apply(event)) return;
     const data = event.data || {};
-    if (event.name === 'floor.ended' && data.entry === before) {
+    if (event.name === 'floor.ended' && data.entry === this.lastMine) {
+      // Whether the list that dropped the entry came first or not, the reason is what counts.
       this.notice = `floor.ended.${data.reason}`;
     } else if (event.name === 'floor.expired' && this.board.speaking()) {
       this.notice = 'floor.time_up';
@@ -138,19 +141,17 @@ export class FloorPanel {
     this.el.status.hidden = !status;
 
     const canRequest = requests(role) && board.open && !remoteRefused;
-    keepFocus(() => {
-      const hadFocus = document.activeElement;
-      this.el.request.hidden = !(canRequest && !board.mine);
-      this.el.withdraw.hidden = !board.mine;
-      setText(this.el.request, t('floor.request'));
-      setText(this.el.withdraw, t(speaking ? 'floor.yield' : 'floor.withdraw'));
-      // The button pressed gave way to its opposite: the keyboard goes there.
-      if (hadFocus === this.el.request && this.el.request.hidden && !this.el.withdraw.hidden) {
-        this.el.withdraw.focus();
-      } else if (hadFocus === this.el.withdraw && this.el.withdraw.hidden && !this.el.request.hidden) {
-        this.el.request.focus();
-      }
-    });
+    const hadFocus = document.activeElement;
+    this.el.request.hidden = !(canRequest && !board.mine);
+    this.el.withdraw.hidden = !board.mine;
+    setText(this.el.request, t('floor.request'));
+    setText(this.el.withdraw, t(speaking ? 'floor.yield' : 'floor.withdraw'));
+    // The button pressed gave way to its opposite: the keyboard goes there.
+    if (hadFocus === this.el.request && this.el.request.hidden && !this.el.withdraw.hidden) {
+      this.el.withdraw.focus();
+    } else if (hadFocus === this.el.withdraw && this.el.withdraw.hidden && !this.el.request.hidden) {
+      this.el.request.focus();
+    }
     this.el.error.hidden = !this.error;
     if (this.error) setText(this.el.error, errorText(this.error));
 

@@ -15,17 +15,13 @@ const ANSWER_WAIT_MS = 10000;
 const DISCONNECTED_GRACE_MS = 3000;
 
 /**
- * Calls `handler(type, data)` for every rtc.* frame the connection receives, whether the server
- * sends it as a message of its own type or as an event.
+ * Calls `handler(type, message)` for every relayed rtc.* message the connection receives (each
+ * keeps its command's type: rtc.offer in, rtc.offer out).
  */
 export function onRelay(connection, handler) {
   connection.addEventListener('message', (e) => {
     const m = e.detail.message;
-    if (m && typeof m.type === 'string' && m.type.startsWith('rtc.')) handler(m.type, m.data || m);
-  });
-  connection.addEventListener('event', (e) => {
-    const ev = e.detail.event;
-    if (ev && typeof ev.name === 'string' && ev.name.startsWith('rtc.')) handler(ev.name, ev.data || {});
+    if (m && typeof m.type === 'string' && m.type.startsWith('rtc.')) handler(m.type, m);
   });
 }
 
@@ -92,6 +88,9 @@ export class Publisher extends EventTarget {
     this._outbox = []; // local candidates waiting for the media id
     this._inbox = []; // relayed frames that arrived before the offer's ack
     this._answerTimer = null;
+    this._offerTimer = null; // the next offer, scheduled after a failure or a desk that left
+    this._opening = null; // the camera request under way
+    this._generation = 0; // bumped by release(): a camera that arrives later is stopped
   }
 
   /** The connection to signal through (a new one after every rejoin). */
@@ -103,15 +102,23 @@ export class Publisher extends EventTarget {
   }
 
   /** Turns on the camera and microphone (once) and shows them. */
-  async preview() {
+  preview() {
+    // One request at a time: a second camera stream would stay on after the turn.
+    if (!this._opening) this._opening = this._open().finally(() => (this._opening = null));
+    return this._opening;
+  }
+
+  async _open() {
     if (this.stream) return this.stream;
     this.error = null;
     if (!navigator.mediaDevices || !window.isSecureContext) {
       this._fail('insecure'); // browsers offer cameras to https pages only
       return null;
     }
+    const generation = this._generation;
+    let stream;
     try {
-      this.stream = await navigator.mediaDevices.getUserMedia({
+      stream = await navigator.mediaDevices.getUserMedia({
         audio: { echoCancellation: true, noiseSuppression: true },
         video: { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } },
       });
@@ -120,6 +127,12 @@ export class Publisher extends EventTarget {
       this._fail(denied ? 'camera_denied' : 'no_camera');
       return null;
     }
+    if (generation !== this._generation) {
+      // The turn ended while the browser was asking: this camera is no longer wanted.
+      for (const track of stream.getTracks()) track.stop();
+      return null;
+    }
+    this.stream = stream;
     if (this.state === 'idle' || this.state === 'failed') this._set('preview');
     else this._changed();
     return this.stream;
@@ -143,6 +156,7 @@ export class Publisher extends EventTarget {
 
   /** Ends everything: the call and the camera (the turn is over). */
   release() {
+    this._generation += 1;
     this.wanted = false;
     this._hangup(true);
     if (this.stream) for (const track of this.stream.getTracks()) track.stop();
@@ -155,7 +169,7 @@ export class Publisher extends EventTarget {
   rejoined() {
     if (!this.wanted) return;
     this._hangup(false);
-    this._offer();
+    this._later(0);
   }
 
   /** A relayed rtc.* frame for this speaker. */
@@ -201,6 +215,8 @@ export class Publisher extends EventTarget {
       return;
     }
     if (!this.wanted || connection !== this.connection) return;
+    // One call at a time: a call still open is replaced (podium tells its desk so).
+    this._hangup(false);
     const pc = new RTCPeerConnection({ iceServers: servers });
     this.pc = pc;
     this.media = null;
@@ -267,7 +283,7 @@ export class Publisher extends EventTarget {
     this._hangup(false);
     if (again) {
       this._set('connecting');
-      setTimeout(() => this._offer(), 1000);
+      this._later(1000);
     } else {
       this.wanted = false;
       this.ended = reason;
@@ -290,11 +306,21 @@ export class Publisher extends EventTarget {
       return;
     }
     this._set('connecting');
-    setTimeout(() => this._offer(), 2000);
+    this._later(2000);
+  }
+
+  /** Offers again after `ms` (one scheduled offer at most). */
+  _later(ms) {
+    clearTimeout(this._offerTimer);
+    this._offerTimer = setTimeout(() => {
+      this._offerTimer = null;
+      this._offer();
+    }, ms);
   }
 
   _hangup(tell) {
     clearTimeout(this._answerTimer);
+    clearTimeout(this._offerTimer);
     if (tell && this.media !== null) this._send('rtc.hangup', {});
     closePeer(this.pc);
     this.pc = null;
