@@ -245,6 +245,7 @@ def create_app(
         )
         app[STREAMING] = streaming
         stream_routes.bind(streaming, signaling)
+        streaming.register(signaling)
         await streaming.start()
         try:
             yield

@@ -14,14 +14,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiortc.contrib.media import MediaRelay
 
 from signaling.identity import Identity
 from signaling.media import blocked_address
 from signaling.programme import Programme, Session
-from signaling.service import cancel_all
+from signaling.service import SignalingService, cancel_all
 from streaming import sdp
 from streaming.channels import (
     ChannelRecord,
@@ -55,6 +55,9 @@ from streaming.peers import (
     new_peer,
 )
 from streaming.store import ChannelStore
+
+if TYPE_CHECKING:
+    from signaling.connection import Connection
 
 log = logging.getLogger("podium.streaming")
 
@@ -180,6 +183,21 @@ class StreamingService:
                 view["health"] = live.health.view() if live and live.health else None
             out.append(view)
         return out
+
+    def register(self, signaling: SignalingService) -> None:
+        """Adds the channels to the welcome snapshot of every client connection."""
+        signaling.snapshot_parts["stream"] = self.snapshot
+
+    async def snapshot(self, conn: Connection) -> dict[str, Any]:
+        """The session's channels and listener totals, as a participant sees them."""
+        session = self.programme.session(conn.session)
+        records, totals = await self.store.snapshot(conn.session)
+        now = self.now_ms()
+        channels = [
+            channel_view(conn.session, spec, records.get(spec.id, ChannelRecord()), now)
+            for spec in (channels_of(session.languages) if session else ())
+        ]
+        return {"channels": channels, "listeners": totals}
 
     # ---- WHIP --------------------------------------------------------------------------------------
 

@@ -169,6 +169,23 @@ class ChannelStore:
         keys = [k.meta, k.history, k.channel, streams_key(self.store, session)]
         return int(await self.store.guard("append", self._replace(keys=keys, args=args)))
 
+    async def snapshot(self, session: str) -> tuple[dict[str, ChannelRecord], dict[str, int]]:
+        """A session's channel records and announced listener totals, in one round trip."""
+        pipe = self.store.client.pipeline(transaction=False)
+        pipe.hgetall(streams_key(self.store, session))
+        pipe.hget(listeners_key(self.store, session), "_last")
+        raw, last = await self.store.guard("read", pipe.execute())
+        records = {_text(k): ChannelRecord.from_json(json.loads(v)) for k, v in raw.items()}
+        totals = {} if last is None else {str(k): int(v) for k, v in json.loads(last).items()}
+        return records, totals
+
+    async def listener_totals(self, session: str) -> dict[str, int]:
+        """The listener totals last announced (``stream.listeners``), by channel."""
+        raw = await self.store.guard(
+            "read", self.store.client.hget(listeners_key(self.store, session), "_last")
+        )
+        return {} if raw is None else {str(k): int(v) for k, v in json.loads(raw).items()}
+
     async def renew(self, session: str, channel: str, record: ChannelRecord) -> None:
         """Rewrites a live record with a later lease (no event: nothing changed for clients)."""
         await self.store.guard(

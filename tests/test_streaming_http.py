@@ -179,7 +179,9 @@ async def test_caps_are_refused_with_503_and_retry_after(node_factory: NodeFacto
     await _nothing_streams(node)
 
 
-async def test_an_external_url_is_an_event_and_part_of_every_view(node: TestServer) -> None:
+async def test_an_external_url_is_an_event_and_part_of_every_view(
+    node: TestServer, connect: ClientFactory
+) -> None:
     url = "https://webtv.example.org/live/plenary-ar.m3u8"
     async with aiohttp.ClientSession() as http:
         path = node.make_url("/api/v1/sessions/plenary/channels/ar/external")
@@ -196,6 +198,13 @@ async def test_an_external_url_is_an_event_and_part_of_every_view(node: TestServ
     _, seq = await store.position("plenary")
     frames = [e.frame for e in await store.range("plenary", 0, seq)]
     assert any(b'"stream.channel"' in f and url.encode() in f for f in frames)
+    # a client joining now finds the channels in its welcome snapshot
+    client = await connect(node, token())
+    assert client.welcome is not None
+    part = client.welcome["parts"]["stream"]
+    assert [c["id"] for c in part["channels"]] == list(channels)
+    assert part["channels"][1]["external_url"] == url
+    assert part["listeners"] == {}
 
 
 async def test_a_channel_whose_node_died_is_taken_offline_by_another_node_and_everyone_is_told(
