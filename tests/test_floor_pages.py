@@ -377,7 +377,7 @@ async def test_floor_panel_speaks_arabic_right_to_left_and_every_floor_string_ha
 
 
 @pytest.mark.browser
-async def test_desk_operator_hangs_up_the_speaker_speaks_again_and_a_desk_reload_brings_the_video_back(
+async def test_desk_operator_restarts_ice_hangs_up_the_speaker_speaks_again_and_a_reload_brings_video_back(
     node: TestServer, tabs: TabFactory, connect: ClientFactory
 ) -> None:
     desk = await tabs(width=1280, height=720)
@@ -392,6 +392,14 @@ async def test_desk_operator_hangs_up_the_speaker_speaks_again_and_a_desk_reload
     await speak.click()
     await expect(state).to_have_text("Live: Lucía Fernández", timeout=MEDIA_MS)
     assert await frames_decoded(desk) > 0
+
+    # Reconnect the video: an ICE restart, negotiated through podium on the same call.
+    ufrag = "() => /a=ice-ufrag:(\\S+)/.exec(window.__peers.at(-1).remoteDescription.sdp)[1]"
+    before = await desk.evaluate(ufrag)
+    await desk.get_by_role("button", name="Reconnect the video").click()
+    await desk.wait_for_function(f"(old) => ({ufrag})() !== old", arg=before, timeout=MEDIA_MS)
+    await expect(state).to_have_text("Live: Lucía Fernández", timeout=MEDIA_MS)
+    assert await desk.evaluate("window.__peers.length") == 1
 
     await desk.get_by_role("button", name="Hang up").click()
     await expect(speaker.locator("#floor-media-status")).to_have_text(
