@@ -52,9 +52,10 @@ from signaling.rtc_messages import COMMANDS as RTC_COMMANDS
 from signaling.service import Limits, SignalingService
 from signaling.store import SessionStore
 from signaling.turn import IceConfig, ice_servers
+from streaming.live import StreamLimits
 from streaming.metrics import StreamingMetrics
 from streaming.routes import StreamingRoutes
-from streaming.service import StreamingService, StreamLimits
+from streaming.service import StreamingService
 from streaming.store import ChannelStore
 
 log = logging.getLogger("podium.app")

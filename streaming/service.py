@@ -11,12 +11,10 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from aiortc.contrib.media import MediaRelay
 
 from signaling.identity import Identity
 from signaling.media import blocked_address
@@ -43,7 +41,7 @@ from streaming.errors import (
     StreamingError,
     UnknownResource,
 )
-from streaming.health import Health, HealthTracker
+from streaming.live import LiveChannel, StreamLimits
 from streaming.metrics import StreamingMetrics
 from streaming.peers import (
     ChannelTrack,
@@ -60,44 +58,6 @@ if TYPE_CHECKING:
     from signaling.connection import Connection
 
 log = logging.getLogger("podium.streaming")
-
-
-@dataclass(frozen=True, slots=True)
-class StreamLimits:
-    """Caps and periods (from settings)."""
-
-    max_listeners: int = 200
-    max_channels: int = 16
-    media_timeout: float = 5.0
-    connect_timeout: float = 15.0
-    health_interval: float = 1.0
-    lease_ms: int = 15_000
-    retry_after: float = 30.0
-    record: bool = True
-    listeners_window: float = 1.0
-    listeners_per_person: int = 3
-    allow_private: bool = False
-
-
-@dataclass(eq=False)
-class LiveChannel:
-    """A channel with a publisher on this node: its tracks, relay, listeners, recording, health."""
-
-    session: str
-    spec: ChannelSpec
-    publisher: Peer
-    tracks: dict[str, ChannelTrack] = field(default_factory=dict)
-    relay: MediaRelay = field(default_factory=MediaRelay)
-    encoded: dict[str, EncodedTrack] = field(default_factory=dict)
-    packets: MediaRelay = field(default_factory=MediaRelay)
-    listeners: dict[str, Peer] = field(default_factory=dict)
-    recording: Recording | None = None
-    tracker: HealthTracker = field(default_factory=lambda: HealthTracker(time.monotonic()))
-    health: Health | None = None
-    live: bool = False
-    ended: bool = False
-    renewed: float = 0.0
-    url: str = ""
 
 
 IceServers = Callable[[Identity], list[dict[str, Any]]]
