@@ -48,6 +48,10 @@ KNOWN_METRICS: frozenset[str] = frozenset(
         "podium_event_loop_lag_seconds",
         "podium_store_errors_total",
         "podium_session_state",
+        "podium_stream_channel_live",
+        "podium_stream_packets_lost_total",
+        "podium_stream_jitter_seconds",
+        "podium_stream_refusals_total",
     }
 )
 
