@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,8 +23,10 @@ from moderation import floor_messages as m
 from moderation.errors import FloorConflict
 from moderation.floor import Floor, Outcome
 from moderation.floor_store import FloorStore, Written
+from moderation.ids import time_ordered_id
 from moderation.metrics import FloorMetrics
 from moderation.questions import Actor
+from moderation.service import actor_of
 from signaling.programme import FloorSettings
 from signaling.service import Handler, SignalingService
 
@@ -53,21 +54,7 @@ class FloorLimits:
 
 def new_entry_id(now: float) -> str:
     """A time-ordered, unguessable entry id (``f`` + base-36 ms + random)."""
-    return "f" + _base36(int(now * 1000)) + secrets.token_hex(5)
-
-
-def _base36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while n:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-    return out or "0"
-
-
-def _actor(conn: Connection) -> Actor:
-    identity = conn.identity
-    return Actor(sub=identity.sub, name=identity.name, role=identity.role, group=identity.group)
+    return time_ordered_id("f", now)
 
 
 def _speaker_id(floor: Floor) -> str:
@@ -127,7 +114,7 @@ class FloorService:
 
     async def request(self, conn: Connection, cmd: m.RequestFloor) -> dict[str, Any]:
         """A participant or speaker asks for the floor."""
-        actor, mode = _actor(conn), conn.identity.mode
+        actor, mode = actor_of(conn), conn.identity.mode
         settings = self._settings(conn.session)
         rules.check_requester(actor, mode, settings)  # before any read: refusals learn nothing
         now = self.clock()
@@ -151,7 +138,7 @@ class FloorService:
 
     async def withdraw(self, conn: Connection, cmd: m.WithdrawFloor) -> dict[str, Any]:
         """Takes the caller's request back, or ends their turn (``yielded``)."""
-        actor = _actor(conn)
+        actor = actor_of(conn)
         outcome = await self._apply(
             conn.session, actor, "withdraw",
             lambda f: rules.withdraw(f, actor, self.clock()),
@@ -164,7 +151,7 @@ class FloorService:
 
     async def add(self, conn: Connection, cmd: m.AddSpeaker) -> dict[str, Any]:
         """A moderator puts a person in the room on the list."""
-        actor = _actor(conn)
+        actor = actor_of(conn)
         settings = self._settings(conn.session)
         groups = self.signaling.programme.event.stakeholder_groups
         now = self.clock()
@@ -188,7 +175,7 @@ class FloorService:
 
     async def grant(self, conn: Connection, cmd: m.GrantFloor) -> dict[str, Any]:
         """A moderator gives the floor; the current speaker's turn ends (``replaced``)."""
-        actor = _actor(conn)
+        actor = actor_of(conn)
         rules.check_moderator(actor)
         settings = self._settings(conn.session)
 
@@ -206,7 +193,7 @@ class FloorService:
 
     async def skip(self, conn: Connection, cmd: m.SkipEntry) -> dict[str, Any]:
         """A moderator passes over an entry (to the end of the queue)."""
-        actor = _actor(conn)
+        actor = actor_of(conn)
         rules.check_moderator(actor)
 
         async def write(before: Floor, outcome: Outcome, audit: dict[str, Any]) -> Written | None:
@@ -219,7 +206,7 @@ class FloorService:
 
     async def move(self, conn: Connection, cmd: m.MoveEntry) -> dict[str, Any]:
         """A moderator reorders the queue."""
-        actor = _actor(conn)
+        actor = actor_of(conn)
         rules.check_moderator(actor)
 
         async def write(before: Floor, outcome: Outcome, audit: dict[str, Any]) -> Written | None:
@@ -234,7 +221,7 @@ class FloorService:
 
     async def revoke(self, conn: Connection, cmd: m.RevokeFloor) -> dict[str, Any]:
         """A moderator ends the current turn (``revoked``) or removes a queued request."""
-        actor = _actor(conn)
+        actor = actor_of(conn)
         rules.check_moderator(actor)
         outcome = await self._apply(
             conn.session, actor, "revoke",
@@ -246,7 +233,7 @@ class FloorService:
 
     async def close(self, conn: Connection, cmd: m.CloseFloor) -> dict[str, Any]:
         """A moderator closes the list to new requests, or reopens it."""
-        actor = _actor(conn)
+        actor = actor_of(conn)
         rules.check_moderator(actor)
 
         async def write(before: Floor, outcome: Outcome, audit: dict[str, Any]) -> Written | None:

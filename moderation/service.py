@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from moderation import messages as m
 from moderation import questions as rules
 from moderation.errors import NotAllowed, QuestionConflict
+from moderation.ids import time_ordered_id
 from moderation.metrics import QnaMetrics
 from moderation.questions import PUBLIC, Actor, QState, Question
 from moderation.store import Event, QuestionStore
@@ -45,16 +45,7 @@ class QnaLimits:
 
 def new_question_id(now: float) -> str:
     """A time-ordered, unguessable question id (``q`` + base-36 ms + random)."""
-    return "q" + _base36(int(now * 1000)) + secrets.token_hex(5)
-
-
-def _base36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while n:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-    return out or "0"
+    return time_ordered_id("q", now)
 
 
 def actor_of(conn: Connection) -> Actor:
