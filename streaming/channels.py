@@ -145,6 +145,8 @@ class ChannelRecord:
     node: str = ""
     lease: int = 0
     url: str = ""
+    health: dict[str, Any] | None = None
+    listeners: int = 0
 
     def live_at(self, now_ms: int) -> bool:
         """Live, and the node carrying it renewed its lease (a dead node's channels read offline)."""
@@ -157,9 +159,8 @@ class ChannelRecord:
 
     def went_offline(self, reason: str, now_ms: int) -> ChannelRecord:
         """The record once the publisher left (``reason``: deleted, no_media, failed, …)."""
-        return replace(
-            self, state=State.OFFLINE, since=now_ms, reason=reason, node="", lease=0, url=""
-        )
+        return replace(self, state=State.OFFLINE, since=now_ms, reason=reason, node="", lease=0,
+                       url="", health=None, listeners=0)  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         """The stored form."""
@@ -171,6 +172,8 @@ class ChannelRecord:
             "node": self.node,
             "lease": self.lease,
             "url": self.url,
+            "health": self.health,
+            "listeners": self.listeners,
         }
 
     @classmethod
@@ -184,6 +187,8 @@ class ChannelRecord:
             node=str(data.get("node", "")),
             lease=int(data.get("lease", 0)),
             url=str(data.get("url", "")),
+            health=data.get("health") if isinstance(data.get("health"), dict) else None,
+            listeners=int(data.get("listeners", 0)),
         )
 
 

@@ -90,6 +90,7 @@ class StreamingRoutes:
             app.router.add_post(resource, self._wrap(self._not_allowed))
             app.router.add_put(resource, self._wrap(self._not_allowed))
         app.router.add_get("/api/v1/sessions/{session}/channels", self._wrap(self.channels))
+        app.router.add_get("/api/v1/streams", self._wrap(self.streams))
         app.router.add_put(
             "/api/v1/sessions/{session}/channels/{channel}/external", self._wrap(self.external)
         )
@@ -205,6 +206,14 @@ class StreamingRoutes:
         identity.check_session(session.id)
         views = await self.service.views(session, staff=identity.is_staff)
         return web.json_response({"session": session.id, "channels": views})
+
+    async def streams(self, request: web.Request) -> web.StreamResponse:
+        """Operators: every channel of every session they may see, with health (the overview)."""
+        identity = bearer_identity(request, self.signaling)
+        if identity.role is not Role.OPERATOR:
+            raise ChannelForbidden("only operators see every session's streams")
+        sessions = [s for s in self.signaling.programme.sessions if identity.may_join(s.id)]
+        return web.json_response({"sessions": await self.service.all_views(sessions)})
 
     async def external(self, request: web.Request) -> web.StreamResponse:
         """An operator or production registers a channel's external playback URL (or clears it)."""

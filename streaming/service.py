@@ -129,18 +129,42 @@ class StreamingService:
 
     async def views(self, session: Session, *, staff: bool) -> list[dict[str, Any]]:
         """Every channel of a session as its participants see it; staff also get health and load."""
-        records = await self.store.records(session.id)
+        return self._views(session, await self.store.records(session.id), staff=staff)
+
+    async def all_views(self, sessions: list[Session]) -> list[dict[str, Any]]:
+        """Every channel of these sessions, staff views (the operators' overview), one round trip."""
+        raw = await self.store.all_records([s.id for s in sessions])
+        out = []
+        for session in sessions:
+            records = {
+                k: ChannelRecord.from_json(json.loads(v)) for k, v in raw[session.id].items()
+            }
+            out.append({"session": session.id, "title": session.title,
+                        "channels": self._views(session, records, staff=True)})  # fmt: skip
+        return out
+
+    def _views(
+        self, session: Session, records: dict[str, ChannelRecord], *, staff: bool
+    ) -> list[dict[str, Any]]:
         now = self.now_ms()
         out = []
         for spec in channels_of(session.languages):
-            view = channel_view(session.id, spec, records.get(spec.id, ChannelRecord()), now)
+            record = records.get(spec.id, ChannelRecord())
+            view = channel_view(session.id, spec, record, now)
             if staff:
+                # The carrying node's own figures when it is this one; else what it last renewed.
                 live = self.channels.get((session.id, spec.id))
-                view["node"] = records.get(spec.id, ChannelRecord()).node or None
-                view["listeners"] = len(live.listeners) if live else 0
+                current = record.live_at(now)
+                view["node"] = record.node or None
+                view["listeners"] = (
+                    len(live.listeners) if live else record.listeners if current else 0
+                )
                 view["publisher"] = live.publisher.name if live else None
                 view["recording"] = live.recording.path.name if live and live.recording else None
-                view["health"] = live.health.view() if live and live.health else None
+                if live is not None:
+                    view["health"] = live.health.view() if live.health else None
+                else:
+                    view["health"] = record.health if current else None
             out.append(view)
         return out
 
@@ -526,8 +550,10 @@ class StreamingService:
                 live.renewed = now
                 record = await self.store.record(live.session, live.spec.id)
                 if not live.ended:
-                    renewed = record.went_live(
-                        self.node, self.now_ms(), self.limits.lease_ms, live.url
+                    renewed = replace(
+                        record.went_live(self.node, self.now_ms(), self.limits.lease_ms, live.url),
+                        health=live.health.view() if live.health else None,
+                        listeners=len(live.listeners),
                     )
                     await self.store.renew(live.session, live.spec.id, _keep(record, renewed))
             for listener in list(live.listeners.values()):
@@ -594,4 +620,6 @@ class StreamingService:
 
 def _keep(stored: ChannelRecord, renewed: ChannelRecord) -> ChannelRecord:
     # A renewal extends the lease and keeps what an operator changed meanwhile (the external URL).
-    return replace(renewed, external_url=stored.external_url, since=stored.since)
+    return replace(
+        renewed, external_url=stored.external_url, since=stored.since, reason=stored.reason
+    )

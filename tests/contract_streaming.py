@@ -655,3 +655,38 @@ async def a_channel_live_on_another_node_is_a_redirect_there(ctx: Ctx) -> Client
         return response
     finally:
         await publisher.close()
+
+
+STREAMS = "/api/v1/streams"
+
+
+@exchange("GET", STREAMS, 200)
+async def an_operator_sees_every_session_s_streams(ctx: Ctx) -> ClientResponse:
+    publisher = await _live_fr(ctx)
+    try:
+        service = app_of(ctx.node)[STREAMING]
+        await service.check()
+        response = await ctx.get(STREAMS, operator_headers())
+        body = await response.json()
+        assert [s["session"] for s in body["sessions"]] == ["plenary", "workshop", "open-forum"]
+        fr = next(c for c in body["sessions"][0]["channels"] if c["id"] == "fr")
+        assert (fr["state"], fr["listeners"], fr["publisher"]) == ("live", 0, "Booth")
+        return response
+    finally:
+        await publisher.close()
+
+
+@exchange("GET", STREAMS, 401)
+async def the_streams_without_a_token_are_unauthorized(ctx: Ctx) -> ClientResponse:
+    return await ctx.get(STREAMS)
+
+
+@exchange("GET", STREAMS, 403)
+async def production_may_not_see_every_session_s_streams(ctx: Ctx) -> ClientResponse:
+    return await ctx.get(STREAMS, _auth(_production()))
+
+
+@exchange("GET", STREAMS, 503)
+async def the_streams_are_unavailable_without_the_store(ctx: Ctx) -> ClientResponse:
+    await ctx.outage()
+    return await ctx.get(STREAMS, operator_headers())

@@ -285,8 +285,18 @@ async def test_a_listener_at_another_node_is_sent_to_the_node_carrying_the_chann
             clients.append(listener)
             async with asyncio.timeout(15):
                 await listener.got.wait()
-            assert len(app_of(carrier)[STREAMING].channels[("plenary", "fr")].listeners) == 1
+            carried = app_of(carrier)[STREAMING].channels[("plenary", "fr")]
+            assert len(carried.listeners) == 1
             assert app_of(other)[STREAMING].listener_count() == 0
+            # the carrying node renews the channel with its figures: the other node's staff see them
+            carried.renewed = 0.0
+            await app_of(carrier)[STREAMING].check()
+            async with http.get(
+                other.make_url("/api/v1/sessions/plenary/channels"), headers=operator_headers()
+            ) as response:
+                fr = next(c for c in (await response.json())["channels"] if c["id"] == "fr")
+            assert (fr["state"], fr["listeners"], fr["node"]) == ("live", 1, "node-1")
+            assert fr["health"] is not None
         finally:
             await _close(*clients)
 
