@@ -157,6 +157,15 @@ class ChannelRecord:
         return replace(self, state=State.LIVE, since=now_ms, reason="publishing", node=node,
                        lease=now_ms + lease_ms, url=url)  # fmt: skip
 
+    def renewed(
+        self, now_ms: int, lease_ms: int, health: dict[str, Any] | None, listeners: int
+    ) -> ChannelRecord:
+        """The live record with a later lease and the carrying node's latest figures.
+
+        Everything else is kept as stored (an operator may have changed the external URL).
+        """
+        return replace(self, lease=now_ms + lease_ms, health=health, listeners=listeners)
+
     def went_offline(self, reason: str, now_ms: int) -> ChannelRecord:
         """The record once the publisher left (``reason``: deleted, no_media, failed, …)."""
         return replace(self, state=State.OFFLINE, since=now_ms, reason=reason, node="", lease=0,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiortc.contrib.media import MediaRelay
 
-from streaming.channels import ChannelSpec
+from streaming.channels import ChannelRecord, ChannelSpec
 from streaming.health import Health, HealthTracker
 from streaming.peers import ChannelTrack, EncodedTrack, Peer, Recording
 
@@ -48,3 +49,24 @@ class LiveChannel:
     ended: bool = False
     renewed: float = 0.0
     url: str = ""
+
+
+def staff_fields(live: LiveChannel | None, record: ChannelRecord, now_ms: int) -> dict[str, Any]:
+    """What staff see of a channel beyond its public view.
+
+    The carrying node's own figures when it is this one; elsewhere what it last renewed.
+    """
+    current = record.live_at(now_ms)
+    if live is not None:
+        health = live.health.view() if live.health else None
+        listeners = len(live.listeners)
+    else:
+        health = record.health if current else None
+        listeners = record.listeners if current else 0
+    return {
+        "node": record.node or None,
+        "listeners": listeners,
+        "publisher": live.publisher.name if live else None,
+        "recording": live.recording.path.name if live and live.recording else None,
+        "health": health,
+    }

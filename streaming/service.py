@@ -41,7 +41,7 @@ from streaming.errors import (
     StreamingError,
     UnknownResource,
 )
-from streaming.live import LiveChannel, StreamLimits
+from streaming.live import LiveChannel, StreamLimits, staff_fields
 from streaming.metrics import StreamingMetrics
 from streaming.peers import (
     ChannelTrack,
@@ -152,19 +152,7 @@ class StreamingService:
             record = records.get(spec.id, ChannelRecord())
             view = channel_view(session.id, spec, record, now)
             if staff:
-                # The carrying node's own figures when it is this one; else what it last renewed.
-                live = self.channels.get((session.id, spec.id))
-                current = record.live_at(now)
-                view["node"] = record.node or None
-                view["listeners"] = (
-                    len(live.listeners) if live else record.listeners if current else 0
-                )
-                view["publisher"] = live.publisher.name if live else None
-                view["recording"] = live.recording.path.name if live and live.recording else None
-                if live is not None:
-                    view["health"] = live.health.view() if live.health else None
-                else:
-                    view["health"] = record.health if current else None
+                view |= staff_fields(self.channels.get((session.id, spec.id)), record, now)
             out.append(view)
         return out
 
@@ -549,13 +537,12 @@ class StreamingService:
             if now - live.renewed > self.limits.lease_ms / 3000:
                 live.renewed = now
                 record = await self.store.record(live.session, live.spec.id)
-                if not live.ended:
-                    renewed = replace(
-                        record.went_live(self.node, self.now_ms(), self.limits.lease_ms, live.url),
-                        health=live.health.view() if live.health else None,
-                        listeners=len(live.listeners),
+                if not live.ended and record.node == self.node:
+                    health = live.health.view() if live.health else None
+                    renewed = record.renewed(
+                        self.now_ms(), self.limits.lease_ms, health, len(live.listeners)
                     )
-                    await self.store.renew(live.session, live.spec.id, _keep(record, renewed))
+                    await self.store.renew(live.session, live.spec.id, renewed)
             for listener in list(live.listeners.values()):
                 if not listener.connected and now - listener.created > self.limits.connect_timeout:
                     await self._drop_listener(live, listener)
@@ -616,10 +603,3 @@ class StreamingService:
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
         return lock
-
-
-def _keep(stored: ChannelRecord, renewed: ChannelRecord) -> ChannelRecord:
-    # A renewal extends the lease and keeps what an operator changed meanwhile (the external URL).
-    return replace(
-        renewed, external_url=stored.external_url, since=stored.since, reason=stored.reason
-    )
