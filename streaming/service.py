@@ -537,7 +537,12 @@ class StreamingService:
             if now - live.renewed > self.limits.lease_ms / 3000:
                 live.renewed = now
                 record = await self.store.record(live.session, live.spec.id)
-                if not live.ended and record.node == self.node:
+                if live.ended:
+                    pass
+                elif record.node != self.node or record.state is not State.LIVE:
+                    # Reaped while this node could not renew (a store outage): live again.
+                    await self._announce(live, "publishing")
+                else:
                     health = live.health.view() if live.health else None
                     renewed = record.renewed(
                         self.now_ms(), self.limits.lease_ms, health, len(live.listeners)

@@ -326,3 +326,28 @@ async def test_one_person_s_players_replace_their_oldest_rather_than_pile_up(
                 assert r.status == 404  # replaced: gone
         finally:
             await publisher.close()
+
+
+async def test_a_channel_reaped_while_its_node_could_not_renew_is_announced_live_again(
+    node: TestServer, connect: ClientFactory
+) -> None:
+    watcher = await connect(node, token())
+    service = app_of(node)[STREAMING]
+    async with aiohttp.ClientSession() as http:
+        publisher = await publish(http, node, "/whip/plenary/fr", interpreter("fr"), video=False)
+        try:
+            await _live(node, "fr")
+            await _event(watcher, "stream.channel")
+            # another node reaped it (as after a store outage longer than the lease)
+            record = await service.store.record("plenary", "fr")
+            lost = record.went_offline("node_lost", service.now_ms())
+            spec = service.spec(service.programme.sessions[0], "fr")
+            await service.store.write("plenary", "fr", lost, {"id": "fr", "state": "offline"})
+            await _event(watcher, "stream.channel")
+            service.channels[("plenary", "fr")].renewed = 0.0
+            await service.check()
+            again = (await _event(watcher, "stream.channel"))["data"]["channel"]
+            assert (again["id"], again["state"]) == (spec.id, "live")
+            assert (await service.store.record("plenary", "fr")).node == service.node
+        finally:
+            await publisher.close()
