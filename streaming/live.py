@@ -10,7 +10,8 @@ from aiortc.contrib.media import MediaRelay
 
 from streaming.channels import ChannelRecord, ChannelSpec
 from streaming.health import Health, HealthTracker
-from streaming.peers import ChannelTrack, EncodedTrack, Peer, Recording
+from streaming.peers import ChannelTrack, EncodedTrack, Peer
+from streaming.recording import Recording
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The media edge: aiortc peer connections of publishers and listeners, a channel's tracks, recording.
+"""The media edge: aiortc peer connections of publishers and listeners, and a channel's tracks.
 
 A channel's media outlive its publishers: each kind (audio, video) is a ``ChannelTrack`` that a
 publisher's incoming track is attached to, and replaced in on a takeover, while listeners and the
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import secrets
 import threading
@@ -23,7 +22,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import av
@@ -34,7 +32,7 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
-from aiortc.contrib.media import MediaRecorder, MediaRelay
+from aiortc.contrib.media import MediaRelay
 from aiortc.exceptions import OperationError
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
@@ -379,29 +377,6 @@ async def _local(peer: Peer) -> str:
         raise NotAcceptable(f"podium shares no codec with this offer: {exc}") from exc
     description = peer.pc.localDescription
     return str(description.sdp)
-
-
-class Recording:
-    """One live period of a channel written to a file (Matroska for the floor, Ogg for a language)."""
-
-    def __init__(self, path: Path, relay: MediaRelay, tracks: dict[str, ChannelTrack]) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._recorder = MediaRecorder(str(path))
-        self._proxies = [relay.subscribe(t, buffered=False) for t in tracks.values()]
-        for proxy in self._proxies:
-            self._recorder.addTrack(proxy)
-
-    async def start(self) -> None:
-        """Starts writing."""
-        await self._recorder.start()
-
-    async def stop(self) -> None:
-        """Flushes the encoders and closes the file."""
-        for proxy in self._proxies:
-            proxy.stop()
-        with contextlib.suppress(Exception):  # a file with no frame at all cannot be finalised
-            await self._recorder.stop()
 
 
 def new_peer(session: str, channel: str, *, publish: bool, sub: str, name: str) -> Peer:

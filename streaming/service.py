@@ -47,11 +47,11 @@ from streaming.peers import (
     ChannelTrack,
     EncodedTrack,
     Peer,
-    Recording,
     answer_listener,
     answer_publisher,
     new_peer,
 )
+from streaming.recording import Recording
 from streaming.store import ChannelStore
 
 if TYPE_CHECKING:
