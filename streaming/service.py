@@ -33,6 +33,7 @@ from streaming.channels import (
     check_takeover,
 )
 from streaming.errors import (
+    ChannelBusy,
     ChannelElsewhere,
     ChannelForbidden,
     ChannelOffline,
@@ -201,6 +202,13 @@ class StreamingService:
             replacing = check_takeover(
                 current.publisher.sub if current else None, identity, takeover=takeover
             )
+            if current is None:
+                # One publisher per channel across nodes: media cannot be swapped across them.
+                elsewhere = await self.store.record(session.id, spec.id)
+                if elsewhere.live_at(self.now_ms()) and elsewhere.node != self.node:
+                    raise ChannelBusy(
+                        f"the channel is live on {elsewhere.node}; publish there (or DELETE it)"
+                    )
             if not replacing and len(self.channels) >= self.limits.max_channels:
                 raise OverCapacity(
                     "this node carries as many channels as it may",

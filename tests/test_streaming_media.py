@@ -268,6 +268,16 @@ async def test_a_listener_at_another_node_is_sent_to_the_node_carrying_the_chann
         clients = [publisher]
         try:
             await _live(carrier, "fr")
+            # a second booth at the other node is refused: one publisher per channel, cluster-wide
+            second = await publish(
+                http,
+                other,
+                "/whip/plenary/fr",
+                interpreter("fr", "booth-b"),
+                video=False,
+                expect=409,
+            )
+            clients.append(second)
             offer = await offer_sdp(("audio",), "recvonly")
             headers = {"Content-Type": SDP, **bearer(token())}
             async with http.post(
