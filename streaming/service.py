@@ -96,6 +96,7 @@ class StreamingService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._counting: set[str] = set()
+        self._joining = 0
         self._reaped = 0.0
         self._counted: dict[str, float] = {}
 
@@ -349,7 +350,7 @@ class StreamingService:
         parsed = sdp.parse_offer(offer)
         sdp.check_media(parsed, spec, publish=False)
         offer = self._screened(offer)
-        if self.listener_count() >= self.limits.max_listeners:
+        if self.listener_count() + self._joining >= self.limits.max_listeners:
             raise OverCapacity(
                 "this node has as many listeners as it may", retry_after=self.limits.retry_after
             )
@@ -364,6 +365,7 @@ class StreamingService:
             raise ChannelOffline("the channel is not live")
         peer = new_peer(session.id, spec.id, publish=False, sub=identity.sub, name=identity.name)
         peer.ice_ufrag, peer.ice_pwd = parsed.ice_ufrag, parsed.ice_pwd
+        self._joining += 1  # counted against the cap while negotiating, so a burst cannot pass it
         try:
             kinds = [m.kind for m in parsed.media if m.port and m.direction != "inactive"]
             answer = await answer_listener(
@@ -372,6 +374,8 @@ class StreamingService:
         except BaseException:
             await peer.close()
             raise
+        finally:
+            self._joining -= 1
         if live.ended:
             await peer.close()
             raise ChannelOffline("the channel went offline meanwhile")
@@ -407,6 +411,10 @@ class StreamingService:
         if live.listeners.pop(peer.id, None) is not None:
             self.metrics.set_listeners(live.session, live.spec.id, len(live.listeners))
             self.listeners_changed(live.session)
+            if not live.listeners and not self._joining:
+                for encoded in live.encoded.values():
+                    encoded.stop()  # nobody to encode for; the next listener starts it again
+                live.encoded.clear()
         await peer.close()
 
     async def unlisten(self, peer: Peer, identity: Identity) -> None:

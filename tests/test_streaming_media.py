@@ -361,3 +361,30 @@ async def test_a_channel_reaped_while_its_node_could_not_renew_is_announced_live
             assert (await service.store.record("plenary", "fr")).node == service.node
         finally:
             await publisher.close()
+
+
+async def test_the_channel_encoder_stops_with_the_last_listener_and_starts_again_for_the_next(
+    node: TestServer,
+) -> None:
+    service = app_of(node)[STREAMING]
+    async with aiohttp.ClientSession() as http:
+        publisher = await publish(http, node, "/whip/plenary/fr", interpreter("fr"), video=False)
+        clients = [publisher]
+        try:
+            await _live(node, "fr")
+            live = service.channels[("plenary", "fr")]
+            for _ in range(2):
+                listener = await listen(
+                    http, node, "/whep/plenary/fr", token(sub="li"), video=False
+                )
+                clients.append(listener)
+                async with asyncio.timeout(15):
+                    await listener.got.wait()
+                assert set(live.encoded) == {"audio"}
+                async with http.delete(
+                    node.make_url(listener.location), headers=bearer(token(sub="li"))
+                ) as response:
+                    assert response.status == 200
+                assert live.encoded == {}
+        finally:
+            await _close(*clients)
