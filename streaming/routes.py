@@ -140,9 +140,8 @@ class StreamingRoutes:
             _accepts(request, SDP)
             body = await _body(request)
             if publish:
-                origin = f"{request.scheme}://{request.host}"
                 peer, answer = await self.service.publish(
-                    session, spec, identity, body, takeover=takeover, origin=origin
+                    session, spec, identity, body, takeover=takeover, origin=_own_address(request)
                 )
             else:
                 peer, answer = await self.service.listen(session, spec, identity, body)
@@ -280,6 +279,16 @@ def ice_links(server: dict[str, Any]) -> list[str]:
             link += '; credential-type="password"'
         links.append(link)
     return links
+
+
+def _own_address(request: web.Request) -> str:
+    """This node's address as the publisher's connection reached it (the socket's, not the Host
+    header a client chooses: a 307 must never send listeners where a publisher says)."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if not sockname:
+        return ""
+    host, port = sockname[0], sockname[1]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _content_type(request: web.Request, wanted: str) -> None:
