@@ -28,6 +28,8 @@ class StreamLimits:
     record: bool = True
     listeners_window: float = 1.0
     listeners_per_person: int = 3
+    offers_per_second: float = 0.5
+    offers_burst: float = 10.0
     allow_private: bool = False
 
 

@@ -16,7 +16,14 @@ from streaming.health import Health
 _TREE: tuple[type[StreamingError], ...] = (StreamingError, *StreamingError.__subclasses__())
 REFUSALS = frozenset(
     {cls.code for cls in _TREE}
-    | {"unauthorized", "token_expired", "forbidden", "session_forbidden", "unknown_session"}
+    | {
+        "unauthorized",
+        "token_expired",
+        "forbidden",
+        "session_forbidden",
+        "unknown_session",
+        "rate_limited",
+    }
 )
 
 

@@ -136,6 +136,7 @@ class StreamingRoutes:
             takeover = request.query.get("takeover", "") in ("1", "true")
             if publish:
                 check_publisher(identity, spec, takeover=takeover)
+            self.service.admit(identity)
             _content_type(request, SDP)
             _accepts(request, SDP)
             body = await _body(request)

@@ -16,9 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from signaling.errors import RateLimited
 from signaling.identity import Identity
 from signaling.media import blocked_address
 from signaling.programme import Programme, Session
+from signaling.ratelimit import TokenBucket
 from signaling.service import SignalingService, cancel_all
 from streaming import sdp
 from streaming.channels import (
@@ -97,6 +99,7 @@ class StreamingService:
         self._stopping = False
         self._counting: set[str] = set()
         self._joining = 0
+        self._buckets: dict[str, TokenBucket] = {}
         self._reaped = 0.0
         self._counted: dict[str, float] = {}
 
@@ -172,6 +175,23 @@ class StreamingService:
             for spec in (channels_of(session.languages) if session else ())
         ]
         return {"channels": channels, "listeners": totals}
+
+    def admit(self, identity: Identity) -> None:
+        """Counts one WHIP/WHEP offer of this person; every offer costs the node a connection.
+
+        Raises:
+            RateLimited: more offers than ``offers_per_second`` on average (bursts allowed).
+        """
+        bucket = self._buckets.get(identity.sub)
+        if bucket is None:
+            if len(self._buckets) >= 10_000:  # bounded: a flood of people resets it
+                self._buckets.clear()
+            bucket = self._buckets[identity.sub] = TokenBucket(
+                self.limits.offers_per_second, self.limits.offers_burst
+            )
+        wait = bucket.take(time.monotonic())
+        if wait:
+            raise RateLimited("too many offers, try again shortly", retry_after=wait)
 
     # ---- WHIP --------------------------------------------------------------------------------------
 

@@ -690,3 +690,23 @@ async def production_may_not_see_every_session_s_streams(ctx: Ctx) -> ClientResp
 async def the_streams_are_unavailable_without_the_store(ctx: Ctx) -> ClientResponse:
     await ctx.outage()
     return await ctx.get(STREAMS, operator_headers())
+
+
+async def _flood(ctx: Ctx, path: str, tok: str) -> ClientResponse:
+    for _ in range(20):
+        response = await _post_sdp(ctx, path, "not sdp", tok)
+        if response.status == 429:
+            return response
+        assert response.status == 400
+        response.release()
+    raise AssertionError("20 offers in a row were not rate-limited")
+
+
+@exchange("POST", WHIP, 429)
+async def a_burst_of_offers_from_one_publisher_is_rate_limited(ctx: Ctx) -> ClientResponse:
+    return await _flood(ctx, "/whip/plenary/floor", _production())
+
+
+@exchange("POST", WHEP, 429)
+async def a_burst_of_offers_from_one_player_is_rate_limited(ctx: Ctx) -> ClientResponse:
+    return await _flood(ctx, "/whep/plenary/fr", token(sub="amina"))
