@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,7 @@ class LiveChannel:
     ended: bool = False
     renewed: float = 0.0
     url: str = ""
+    claim: str = field(default_factory=lambda: uuid.uuid4().hex)  # its hold on the channel (store)
 
 
 def staff_fields(live: LiveChannel | None, record: ChannelRecord, now_ms: int) -> dict[str, Any]:

@@ -7,9 +7,11 @@ external URL and the ``stream.channel`` events are in the store, so every node a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -220,20 +222,27 @@ class StreamingService:
         key = (session.id, spec.id)
         async with self._lock(key):
             current = self.channels.get(key)
-            replacing = check_takeover(
-                current.publisher.sub if current else None, identity, takeover=takeover
-            )
-            if current is None:
-                # One publisher per channel across nodes: media cannot be swapped across them.
-                elsewhere = await self.store.record(session.id, spec.id)
-                if elsewhere.live_at(self.now_ms()) and elsewhere.node != self.node:
-                    raise ChannelBusy(
-                        f"the channel is live on {elsewhere.node}; publish there (or DELETE it)"
-                    )
+            try:
+                replacing = check_takeover(
+                    current.publisher.sub if current else None, identity, takeover=takeover
+                )
+            except ChannelBusy as exc:
+                raise ChannelBusy(f"{exc.message} (held by {self.node})") from None
             if not replacing and len(self.channels) >= self.limits.max_channels:
                 raise OverCapacity(
                     "this node carries as many channels as it may",
                     retry_after=self.limits.retry_after,
+                )
+            # One publisher per channel across nodes (media cannot be swapped across them): the
+            # channel is claimed in the store, atomically, before anything is set up or answered.
+            claim = current.claim if current else uuid.uuid4().hex
+            taken, holder = await self.store.claim(
+                session.id, spec.id, self.node, claim, claim if current else "",
+                self.now_ms(), self.now_ms() + self.limits.lease_ms,
+            )  # fmt: skip
+            if not taken:
+                raise ChannelBusy(
+                    f"the channel is held by {holder}; publish there (or DELETE it there)"
                 )
             peer = new_peer(session.id, spec.id, publish=True, sub=identity.sub, name=identity.name)
             peer.ice_ufrag, peer.ice_pwd = parsed.ice_ufrag, parsed.ice_pwd
@@ -241,6 +250,9 @@ class StreamingService:
                 answer = await answer_publisher(peer, offer.decode())
             except BaseException:
                 await peer.close()
+                if current is None:
+                    with contextlib.suppress(Exception):  # else it lapses at its expiry
+                        await self.store.held(session.id, spec.id, claim, 0)
                 raise
             if current is not None:
                 old = current.publisher
@@ -251,6 +263,7 @@ class StreamingService:
                 live = current
             else:
                 live = LiveChannel(session.id, spec, peer, url=self.public_url or origin)
+                live.claim, live.renewed = claim, time.monotonic()
                 self.channels[key] = live
             for kind, track in peer.tracks.items():
                 channel_track = live.tracks.get(kind)
@@ -298,20 +311,50 @@ class StreamingService:
         return Recording(self.recordings_dir / live.session / name, live.relay, live.tracks)
 
     async def _announce(self, live: LiveChannel, reason: str) -> None:
-        record = await self.store.record(live.session, live.spec.id)
-        if live.ended:
-            return
-        record = record.went_live(self.node, self.now_ms(), self.limits.lease_ms, live.url)
-        if reason == "takeover":
-            record = replace(record, reason="takeover")
-        await self._write(live.session, live.spec, record)
+        # Only as the channel's holder: a node whose claim was taken meanwhile has lost it.
+        for _ in range(2):
+            record = await self.store.record(live.session, live.spec.id)
+            if live.ended:
+                return
+            record = record.went_live(self.node, self.now_ms(), self.limits.lease_ms, live.url)
+            if reason == "takeover":
+                record = replace(record, reason="takeover")
+            view = channel_view(live.session, live.spec, record, self.now_ms())
+            s, ch = live.session, live.spec.id
+            if await self.store.held(s, ch, live.claim, record.lease, record, view) >= 0:
+                return
+            if not await self._hold(live):
+                return
+
+    async def _hold(self, live: LiveChannel) -> bool:
+        """Keeps (or takes again) the channel's claim; False when another node holds it now.
+
+        A node that lost its channel (it could not renew through a store outage, and another node's
+        publisher claimed it since) ends it here without writing: the record is the holder's.
+        """
+        now = self.now_ms()
+        taken, holder = await self.store.claim(
+            live.session, live.spec.id, self.node, live.claim, live.claim,
+            now, now + self.limits.lease_ms,
+        )  # fmt: skip
+        if not taken and not live.ended:
+            log.warning(
+                "channel lost to another node",
+                extra={"session": live.session, "channel": live.spec.id, "node": holder},
+            )
+            await self.end(live, "node_lost", lost=True)
+        return taken
 
     async def _write(self, session: str, spec: ChannelSpec, record: ChannelRecord) -> None:
         view = channel_view(session, spec, record, self.now_ms())
         await self.store.write(session, spec.id, record, view)
 
-    async def end(self, live: LiveChannel, reason: str) -> None:
-        """Takes a channel offline: its publisher, listeners and recording end; everyone is told."""
+    async def end(self, live: LiveChannel, reason: str, *, lost: bool = False) -> None:
+        """Takes a channel offline: its publisher, listeners and recording end; everyone is told.
+
+        The channel's claim is released with it; a ``lost`` channel (another node holds it now)
+        ends here only.
+        """
         if live.ended:
             return
         live.ended = True
@@ -341,9 +384,15 @@ class StreamingService:
             "channel offline",
             extra={"session": live.session, "channel": live.spec.id, "reason": reason},
         )
-        if live.live:
-            record = await self.store.record(live.session, live.spec.id)
-            await self._write(live.session, live.spec, record.went_offline(reason, self.now_ms()))
+        if lost:
+            return
+        if not live.live:
+            await self.store.held(live.session, live.spec.id, live.claim, 0)
+            return
+        record = await self.store.record(live.session, live.spec.id)
+        record = record.went_offline(reason, self.now_ms())
+        view = channel_view(live.session, live.spec, record, self.now_ms())
+        await self.store.held(live.session, live.spec.id, live.claim, 0, record, view)
 
     async def unpublish(self, peer: Peer, identity: Identity) -> None:
         """A WHIP DELETE: the publisher (or an operator) ends the session; the channel goes offline."""
@@ -539,7 +588,7 @@ class StreamingService:
                     continue
                 lost = record.went_offline("node_lost", now)
                 view = channel_view(session_id, spec, lost, now)
-                if await self.store.replace(session_id, channel, value, lost, view):
+                if await self.store.replace(session_id, channel, value, lost, view, now):
                     self.metrics.offline("node_lost")
                     reaped.append((session_id, channel))
         return reaped
@@ -559,6 +608,9 @@ class StreamingService:
             if not live.live:
                 if now - publisher.created > self.limits.connect_timeout:
                     await self.end(live, "failed")
+                elif now - live.renewed > self.limits.lease_ms / 3000:
+                    live.renewed = now
+                    await self._hold(live)  # answered, not connected yet: the claim is kept
                 continue
             try:
                 sample = await publisher.sample(list(live.listeners.values()))
@@ -583,7 +635,9 @@ class StreamingService:
                     renewed = record.renewed(
                         self.now_ms(), self.limits.lease_ms, health, len(live.listeners)
                     )
-                    await self.store.renew(live.session, live.spec.id, renewed)
+                    s, ch = live.session, live.spec.id
+                    if await self.store.held(s, ch, live.claim, renewed.lease, renewed) < 0:
+                        await self._announce(live, "publishing")  # reaped meanwhile (or lost)
             for listener in list(live.listeners.values()):
                 if not listener.connected and now - listener.created > self.limits.connect_timeout:
                     await self._drop_listener(live, listener)

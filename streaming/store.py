@@ -28,13 +28,64 @@ return r[2]
 )
 
 
-# The same, only if the record is still the one read (a reaper must not undo a new publisher).
-# ARGV as _WRITE, plus the expected record.
+# The same, only if the record is still the one read (a reaper must not undo a new publisher); the
+# dead node's lapsed claim goes with it. ARGV as _WRITE, plus the expected record and now (ms);
+# KEYS as _WRITE, plus the claims.
 _REPLACE = (
     APPEND_LUA
     + r"""
 if redis.call('HGET', KEYS[4], ARGV[6]) ~= ARGV[8] then return 0 end
 redis.call('HSET', KEYS[4], ARGV[6], ARGV[7])
+local held = redis.call('HGET', KEYS[5], ARGV[6])
+if held and tonumber(string.match(held, '^(%d+) ')) < tonumber(ARGV[9]) then
+  redis.call('HDEL', KEYS[5], ARGV[6])
+end
+local r = podium_append(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+return r[2]
+"""
+)
+
+# Who holds a channel: ``{P:S}:stream:claims``, field = channel, ``<expiry ms> <claim> <node>``.
+# A claim is taken before a node answers a publisher (first publisher, a replacement, a takeover)
+# and kept while the node carries the channel; it is free once released or lapsed. Held by another
+# claim, or announced live by another node holding no claim, the channel is refused: {0, holder}.
+# KEYS: streams claims; ARGV: channel node claim expected now_ms expiry_ms
+_CLAIM = r"""
+local now = tonumber(ARGV[5])
+local held = redis.call('HGET', KEYS[2], ARGV[1])
+if held then
+  local expiry, claim, node = string.match(held, '^(%d+) (%S+) (.*)$')
+  if claim ~= ARGV[4] and tonumber(expiry) >= now then return {0, node} end
+end
+if not held or string.match(held, '^%d+ (%S+) ') ~= ARGV[4] then
+  local raw = redis.call('HGET', KEYS[1], ARGV[1])
+  if raw then
+    local record = cjson.decode(raw)
+    if record.state == 'live' and tonumber(record.lease) >= now and record.node ~= ARGV[2] then
+      return {0, record.node}
+    end
+  end
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[6] .. ' ' .. ARGV[3] .. ' ' .. ARGV[2])
+return {1, ARGV[2]}
+"""
+
+# Writes by the claim's holder only: the claim renewed to ``expiry`` (0 releases it), then the record
+# (if any) and its event (if a body); nothing at all when another claim holds the channel (-1).
+# KEYS: meta hist chan streams claims; ARGV: session_json body audience maxlen epoch channel record
+# claim expiry
+_HELD = (
+    APPEND_LUA
+    + r"""
+local held = redis.call('HGET', KEYS[5], ARGV[6])
+if not held or string.match(held, '^%d+ (%S+) ') ~= ARGV[8] then return -1 end
+if ARGV[9] == '0' then
+  redis.call('HDEL', KEYS[5], ARGV[6])
+else
+  redis.call('HSET', KEYS[5], ARGV[6], ARGV[9] .. string.match(held, '^%d+( .*)$'))
+end
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[4], ARGV[6], ARGV[7]) end
+if ARGV[2] == '' then return 0 end
 local r = podium_append(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 return r[2]
 """
@@ -91,6 +142,11 @@ def streams_key(store: SessionStore, session: str) -> str:
     return store.keys(session).tag + ":stream"
 
 
+def claims_key(store: SessionStore, session: str) -> str:
+    """The hash of a session's channel claims (which node's publisher holds each channel)."""
+    return store.keys(session).tag + ":stream:claims"
+
+
 def listeners_key(store: SessionStore, session: str) -> str:
     """The hash of a session's listener counts per node and channel."""
     return store.keys(session).tag + ":stream:listeners"
@@ -104,6 +160,8 @@ class ChannelStore:
         self._write = store.client.register_script(_WRITE)
         self._listeners = store.client.register_script(_LISTENERS)
         self._replace = store.client.register_script(_REPLACE)
+        self._claim = store.client.register_script(_CLAIM)
+        self._held = store.client.register_script(_HELD)
 
     async def records(self, session: str) -> dict[str, ChannelRecord]:
         """Every channel record of a session (channels never written are absent)."""
@@ -159,15 +217,62 @@ class ChannelStore:
         expected: bytes,
         record: ChannelRecord,
         view: dict[str, Any],
+        now_ms: int,
     ) -> int:
-        """Like ``write``, only if the stored record is still ``expected``; 0 when it was not."""
+        """Like ``write``, only if the stored record is still ``expected``; 0 when it was not.
+
+        A claim on the channel that lapsed before ``now_ms`` is dropped with it (a reaped node's).
+        """
         k = self.store.keys(session)
         body = event_body(EVENT, {"channel": view})
         args: list[str | bytes | int] = [encode(session), body, AUDIENCE_ALL, self.store.history_size,
                                          new_epoch(), channel, json.dumps(record.to_json()),
-                                         expected]  # fmt: skip
-        keys = [k.meta, k.history, k.channel, streams_key(self.store, session)]
+                                         expected, now_ms]  # fmt: skip
+        keys = [k.meta, k.history, k.channel, streams_key(self.store, session),
+                claims_key(self.store, session)]  # fmt: skip
         return int(await self.store.guard("append", self._replace(keys=keys, args=args)))
+
+    async def claim(
+        self, session: str, channel: str, node: str, claim: str, expected: str,
+        now_ms: int, expiry_ms: int,
+    ) -> tuple[bool, str]:  # fmt: skip
+        """Claims a channel for ``node`` until ``expiry_ms``, atomically (compare-and-set).
+
+        ``expected`` is the claim the caller holds already ("" for none): held by it, or free (never
+        claimed, released, lapsed), the channel is claimed; held by another claim, or live on another
+        node with no claim, it is not.
+
+        Returns:
+            Whether the claim was taken, and the holding node.
+        """
+        keys = [streams_key(self.store, session), claims_key(self.store, session)]
+        args: list[str | int] = [channel, node, claim, expected, now_ms, expiry_ms]
+        taken, holder = await self.store.guard("append", self._claim(keys=keys, args=args))
+        return bool(taken), _text(holder)
+
+    async def held(
+        self,
+        session: str,
+        channel: str,
+        claim: str,
+        expiry_ms: int,
+        record: ChannelRecord | None = None,
+        view: dict[str, Any] | None = None,
+    ) -> int:
+        """As the holder of ``claim``: renews it to ``expiry_ms`` (0 releases it), writes the record
+        (if given) and emits ``stream.channel`` with ``view`` (if given), in one script.
+
+        Returns:
+            The event's seq; 0 without an event; -1 when the claim is not held (nothing written).
+        """
+        k = self.store.keys(session)
+        body = event_body(EVENT, {"channel": view}) if view is not None else ""
+        stored = json.dumps(record.to_json()) if record is not None else ""
+        args: list[str | bytes | int] = [encode(session), body, AUDIENCE_ALL, self.store.history_size,
+                                         new_epoch(), channel, stored, claim, expiry_ms]  # fmt: skip
+        keys = [k.meta, k.history, k.channel, streams_key(self.store, session),
+                claims_key(self.store, session)]  # fmt: skip
+        return int(await self.store.guard("append", self._held(keys=keys, args=args)))
 
     async def snapshot(self, session: str) -> tuple[dict[str, ChannelRecord], dict[str, int]]:
         """A session's channel records and announced listener totals, in one round trip."""
@@ -185,15 +290,6 @@ class ChannelStore:
             "read", self.store.client.hget(listeners_key(self.store, session), "_last")
         )
         return {} if raw is None else {str(k): int(v) for k, v in json.loads(raw).items()}
-
-    async def renew(self, session: str, channel: str, record: ChannelRecord) -> None:
-        """Rewrites a live record with a later lease (no event: nothing changed for clients)."""
-        await self.store.guard(
-            "append",
-            self.store.client.hset(
-                streams_key(self.store, session), channel, json.dumps(record.to_json())
-            ),
-        )
 
     async def listeners(
         self, session: str, node: str, counts: dict[str, int], now_ms: int, lease_ms: int

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import redis.asyncio as aioredis
 
 from signaling.store import SessionStore
 from streaming.channels import ChannelRecord
-from streaming.store import ChannelStore
+from streaming.store import ChannelStore, claims_key, streams_key
 
 
 def _store(client: aioredis.Redis, prefix: str) -> ChannelStore:
@@ -51,3 +52,63 @@ async def test_a_channel_record_and_its_event_are_written_together(
     assert await store.record("plenary", "fr") == live
     assert await store.records("plenary") == {"fr": live}
     assert await _events(store, "stream.channel") == [{"channel": {"id": "fr", "state": "live"}}]
+
+
+async def test_a_channel_is_claimed_once_and_only_its_holder_writes_it_until_released_or_lapsed(
+    redis_client: aioredis.Redis,
+) -> None:
+    store = _store(redis_client, "lc3")
+    claims = [
+        store.claim("plenary", "fr", f"node-{i % 2}", f"c{i}", "", 1000, 16_000) for i in range(10)
+    ]
+    results = await asyncio.gather(*claims)
+    (won,) = [i for i, (taken, _) in enumerate(results) if taken]
+    holder = f"node-{won % 2}"
+    assert {node for _, node in results} == {holder}
+    # the holder keeps it (a replacement, a takeover, a renewal); nobody else takes it
+    assert await store.claim("plenary", "fr", holder, f"c{won}", f"c{won}", 2000, 17_000) == (
+        True,
+        holder,
+    )
+    assert await store.claim("plenary", "fr", "node-x", "cx", "", 2000, 17_000) == (False, holder)
+    live = ChannelRecord().went_live("node-x", 2000, 15_000)
+    assert await store.held("plenary", "fr", "cx", 17_000, live, {"id": "fr"}) == -1
+    assert await store.record("plenary", "fr") == ChannelRecord()
+    # lapsed: the next claim takes it, and the old holder can write nothing any more
+    assert await store.claim("plenary", "fr", "node-x", "cx", "", 17_001, 32_000) == (
+        True,
+        "node-x",
+    )
+    assert await store.held("plenary", "fr", f"c{won}", 33_000, ChannelRecord(), {"id": "fr"}) < 0
+    assert await store.held("plenary", "fr", "cx", 17_000, live, {"id": "fr"}) > 0
+    assert await store.record("plenary", "fr") == live
+    # released: free at once, and nothing written without a record or a view
+    assert await store.held("plenary", "fr", "cx", 0) == 0
+    assert await store.claim("plenary", "fr", "node-y", "cy", "", 3000, 18_000) == (False, "node-x")
+    assert await store.claim("plenary", "fr", "node-y", "cy", "", 17_001, 32_000) == (
+        True,
+        "node-y",
+    )
+    assert await _events(store, "stream.channel") == [{"channel": {"id": "fr"}}]
+
+
+async def test_a_channel_live_on_a_node_without_a_claim_is_held_and_reaping_drops_a_lapsed_claim(
+    redis_client: aioredis.Redis,
+) -> None:
+    store = _store(redis_client, "lc4")
+    live = ChannelRecord().went_live("node-old", 1000, 15_000)
+    await store.write("plenary", "ar", live, {"id": "ar"})
+    assert await store.claim("plenary", "ar", "node-b", "cb", "", 2000, 17_000) == (
+        False,
+        "node-old",
+    )
+    assert await store.claim("plenary", "ar", "node-old", "co", "", 2000, 16_000) == (
+        True,
+        "node-old",
+    )
+    raw = await redis_client.hget(streams_key(store.store, "plenary"), "ar")
+    assert isinstance(raw, bytes)
+    lost = live.went_offline("node_lost", 20_000)
+    assert await store.replace("plenary", "ar", raw, lost, {"id": "ar"}, 20_000) > 0
+    assert await redis_client.hget(claims_key(store.store, "plenary"), "ar") is None
+    assert await store.held("plenary", "ar", "co", 35_000, live) == -1  # the reaped node lost it
