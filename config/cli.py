@@ -29,6 +29,7 @@ PAGES: dict[Role, str] = {
     Role.MODERATOR: "/moderate",
     Role.DISPLAY: "/display",
     Role.PRODUCTION: "/desk",
+    Role.INTERPRETER: "/booth",
 }
 
 # (label, role, mode, page under /s/<session>): pages that do not exist yet fall back to the
@@ -40,7 +41,7 @@ DEMO_ROLES: tuple[tuple[str, Role, str, str], ...] = (
     ("moderator", Role.MODERATOR, "venue", "/moderate"),
     ("room display", Role.DISPLAY, "venue", "/display"),
     ("production desk", Role.PRODUCTION, "venue", "/desk"),
-    ("interpreter (fr)", Role.INTERPRETER, "venue", ""),
+    ("interpreter (fr)", Role.INTERPRETER, "venue", "/booth"),
     ("operator", Role.OPERATOR, "remote", ""),
 )
 

@@ -597,6 +597,11 @@ async def a_session_s_production_desk_is_served(ctx: Ctx) -> ClientResponse:
     return await ctx.get("/s/plenary/desk")
 
 
+@exchange("GET", "/s/{session}/booth", 200)
+async def a_session_s_interpreter_booth_is_served(ctx: Ctx) -> ClientResponse:
+    return await ctx.get("/s/plenary/booth")
+
+
 EXCHANGES.update(STREAMING_EXCHANGES)
 
 

@@ -197,7 +197,8 @@ async def test_pages_are_served_under_the_csp_with_no_inline_script_or_style(
 ) -> None:
     async with ClientSession() as http:
         modules: set[str] = set()
-        for path in ("/", "/s/plenary", "/s/plenary/moderate", "/s/plenary/display"):
+        pages = ("moderate", "display", "desk", "booth")
+        for path in ("/", "/s/plenary", *(f"/s/plenary/{page}" for page in pages)):
             resp = await http.get(node.make_url(path))
             assert resp.status == 200
             assert resp.headers["Content-Security-Policy"] == CSP

@@ -5,6 +5,8 @@
 // The link is /s/<session>/desk#code=<join code> (a token with the role `production`).
 // `?clean=1` (or `#clean`) is the clean mode: only the video and the name strap on black, no
 // controls and no cursor; `?strap=0` leaves out the name strap too (the mixer adds its own).
+// In operator mode (not clean) the desk can also publish the floor feed: this computer's camera and
+// microphone sent with WHIP to the session's floor channel, for the livestream.
 
 import { setAttr, setText } from './dom.js';
 import { FloorBoard } from './floor-board.js';
@@ -14,6 +16,7 @@ import { sessionIdFromPath, takeCode, tokenStore } from './join.js';
 import { groupName } from './qa.js';
 import { RoleLink } from './role-link.js';
 import { DeskReceiver } from './rtc.js';
+import { StreamPublisher } from './stream.js';
 
 const $ = (id) => document.getElementById(id);
 const el = {
@@ -26,6 +29,8 @@ const el = {
   sound: $('sound'),
   restart: $('restart'),
   hangup: $('hangup'),
+  feed: $('feed'),
+  feedStatus: $('feed-status'),
   video: $('desk-video'),
   strap: $('desk-strap'),
   name: $('desk-name'),
@@ -57,6 +62,8 @@ const desk = new DeskReceiver();
 const floor = new FloorBoard();
 const speaker = new SpeakerBlock($('floor-now'), floor);
 const tokens = tokenStore(`podium.token.${view.sessionId}.desk`);
+// The floor feed: operator mode only (a clean browser source never publishes).
+const feed = options.clean ? null : new StreamPublisher({ video: true });
 
 // ---- rendering ----------------------------------------------------------------------------------
 
@@ -106,6 +113,23 @@ function render() {
   el.hangup.disabled = !(current && current.claimed);
   setAttr(el.sound, 'aria-pressed', String(view.sound && !el.video.muted));
   speaker.render();
+  renderFeed();
+}
+
+/** The floor feed's button and state. */
+function renderFeed() {
+  if (!feed) return;
+  setText(el.feed, t(feed.wanted ? 'desk.unpublish' : 'desk.publish'));
+  el.feed.disabled = !link.connection;
+  const error = feed.error && feed.state !== 'waiting' ? feed.error : null;
+  let key = `desk.feed.${feed.state}`;
+  if (error) {
+    const known = ['camera_denied', 'no_camera', 'insecure'];
+    if (error.code === 'channel_busy') key = 'desk.feed.busy';
+    else key = known.includes(error.code) ? `desk.feed.${error.code}` : 'desk.feed.error';
+  }
+  setText(el.feedStatus, t(key, { code: error ? error.code : '' }));
+  el.feedStatus.dataset.state = feed.state === 'live' ? 'connected' : error ? 'failed' : 'idle';
 }
 
 /** Plays the video with sound, or muted where the browser blocks sound until a click. */
@@ -137,6 +161,7 @@ const link = new RoleLink({
   },
   wire(conn) {
     desk.attach(conn);
+    if (feed) feed.target(`/whip/${encodeURIComponent(view.sessionId)}/floor`, conn.token);
     conn.addEventListener('status', (e) => {
       view.status = e.detail.status;
       render();
@@ -188,6 +213,16 @@ el.restart.addEventListener('click', () => {
   const current = desk.current();
   if (current) desk.restart(current.media);
 });
+if (feed) {
+  feed.addEventListener('change', render);
+  el.feed.addEventListener('click', () => {
+    if (feed.wanted) feed.release();
+    else feed.start();
+  });
+} else {
+  el.feed.hidden = true;
+  el.feedStatus.parentElement.hidden = true;
+}
 el.hangup.addEventListener('click', () => {
   const current = desk.current();
   if (current) desk.hangup(current.media);

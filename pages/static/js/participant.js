@@ -24,6 +24,7 @@ import {
   tokenStore,
 } from './join.js';
 import { FloorPanel } from './floor.js';
+import { StreamPanel } from './player.js';
 import { QnaPanel } from './qa.js';
 
 const $ = (id) => document.getElementById(id);
@@ -47,6 +48,7 @@ const el = {
   guestError: $('guest-name-error'),
   qna: $('qna'),
   floor: $('floor'),
+  stream: $('stream'),
   language: $('language'),
 };
 
@@ -65,6 +67,7 @@ let connection = null;
 const tokens = tokenStore(`podium.token.${view.sessionId}`);
 const qna = new QnaPanel(el.qna);
 const floor = new FloorPanel(el.floor);
+const stream = new StreamPanel(el.stream);
 
 // ---- rendering ----------------------------------------------------------------------------------
 
@@ -134,6 +137,8 @@ function render() {
   el.guest.hidden = !view.guestForm;
   el.qna.hidden = !view.you;
   if (!view.you) el.floor.hidden = true;
+  if (!view.you) el.stream.hidden = true;
+  else stream.render();
 }
 
 function notify(key, { params, retry } = {}) {
@@ -201,6 +206,7 @@ function connect(token) {
   connection = conn;
   qna.attach(conn);
   floor.attach(conn);
+  stream.attach(conn);
   conn.addEventListener('status', (e) => {
     view.status = e.detail.status;
     renderStatus();
@@ -215,6 +221,7 @@ function connect(token) {
     render();
     qna.welcome(m);
     floor.welcome(m);
+    stream.welcome(m);
   });
   conn.addEventListener('resumed', () => floor.rejoined());
   conn.addEventListener('event', (e) => {
@@ -224,6 +231,8 @@ function connect(token) {
       renderState();
     } else if (event.name && event.name.startsWith('floor.')) {
       floor.event(event);
+    } else if (event.name && event.name.startsWith('stream.')) {
+      stream.event(event);
     } else {
       qna.event(event);
     }
@@ -239,6 +248,7 @@ function connect(token) {
 
 function refused(error, token) {
   connection = null;
+  stream.leave();
   view.presence = null;
   const code = (error && error.code) || 'closed';
   if (TOKEN_REFUSALS.has(code)) {
