@@ -353,3 +353,20 @@ async def test_a_listener_past_the_node_s_cap_is_told_when_the_player_tries_agai
     await expect(second.locator("#stream-status")).to_have_text(
         "Press Play to follow the session: French."
     )
+
+
+async def test_booth_turns_away_links_for_another_role_or_a_language_the_session_lacks(
+    node: TestServer, tabs: TabFactory
+) -> None:
+    page = await tabs()
+    await page.goto(await booth_link(node, "booth-de", "Booth DE", lang="de"))
+    await expect(page.locator("#notice-text")).to_have_text(
+        "This session has no German interpretation channel."
+    )
+    await expect(page.locator("#booth")).to_be_hidden()
+    other = await tabs()
+    await other.goto(await join_link(node, "/booth", Role.PARTICIPANT, "amina", "Amina"))
+    await expect(other.locator("#notice-text")).to_have_text(
+        "This link is not an interpreter’s link."
+    )
+    await expect(other.locator("#booth")).to_be_hidden()

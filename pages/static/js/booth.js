@@ -178,6 +178,10 @@ const link = new RoleLink({
         return;
       }
       applySnapshot(m.parts && m.parts.stream);
+      if (!view.channel) {
+        notify('booth.no_channel', { params: { language: languageName(view.lang) } });
+        return;
+      }
       render();
       if (view.channel && wasLive() && !publisher.wanted) goLive();
     });

@@ -178,7 +178,7 @@ export class StreamPanel {
     this.el.status.dataset.state = player.state;
 
     // The floor is video and sound; a language is sound only.
-    const stream = player.state === 'playing' || player.stream ? player.stream : null;
+    const stream = player.stream;
     const video = Boolean(stream && channel && channel.video);
     this._attach(this.el.video, video ? stream : null);
     this._attach(this.el.audio, stream && !video ? stream : null);

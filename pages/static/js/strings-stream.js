@@ -28,6 +28,7 @@ export const STREAM_STRINGS = {
     'booth.not_interpreter': 'This link is not an interpreter’s link.',
     'booth.no_lang':
       'This interpreter link names no language. Ask the organisers for a link with your language.',
+    'booth.no_channel': 'This session has no {language} interpretation channel.',
     'booth.channel': 'Channel',
     'booth.channel_name': '{language} interpretation',
     'booth.listeners': 'Listeners',
@@ -91,6 +92,7 @@ export const STREAM_STRINGS = {
     'booth.not_interpreter': 'Ce lien n’est pas un lien d’interprète.',
     'booth.no_lang':
       'Ce lien d’interprète n’indique aucune langue. Demandez aux organisateurs un lien avec votre langue.',
+    'booth.no_channel': 'Cette séance n’a pas de canal d’interprétation en {language}.',
     'booth.channel': 'Canal',
     'booth.channel_name': 'Interprétation : {language}',
     'booth.listeners': 'Auditeurs',
@@ -155,6 +157,7 @@ export const STREAM_STRINGS = {
     'booth.not_interpreter': 'Este enlace no es un enlace de intérprete.',
     'booth.no_lang':
       'Este enlace de intérprete no indica ningún idioma. Pida a los organizadores un enlace con su idioma.',
+    'booth.no_channel': 'Esta sesión no tiene canal de interpretación en {language}.',
     'booth.channel': 'Canal',
     'booth.channel_name': 'Interpretación: {language}',
     'booth.listeners': 'Oyentes',
@@ -218,6 +221,7 @@ export const STREAM_STRINGS = {
     'booth.not_interpreter': 'Эта ссылка не является ссылкой переводчика.',
     'booth.no_lang':
       'В этой ссылке переводчика не указан язык. Попросите у организаторов ссылку с вашим языком.',
+    'booth.no_channel': 'У этого заседания нет канала перевода «{language}».',
     'booth.channel': 'Канал',
     'booth.channel_name': 'Перевод: {language}',
     'booth.listeners': 'Слушатели',
@@ -278,6 +282,7 @@ export const STREAM_STRINGS = {
     'booth.need_link': '请使用您的译员链接打开此页面。',
     'booth.not_interpreter': '此链接不是译员链接。',
     'booth.no_lang': '此译员链接未指定语言。请向组织方索取含有您语言的链接。',
+    'booth.no_channel': '本场会议没有{language}传译频道。',
     'booth.channel': '频道',
     'booth.channel_name': '{language}传译',
     'booth.listeners': '听众',
@@ -335,6 +340,7 @@ export const STREAM_STRINGS = {
     'booth.need_link': 'افتح هذه الصفحة باستخدام رابط المترجم الخاص بك.',
     'booth.not_interpreter': 'هذا الرابط ليس رابط مترجم.',
     'booth.no_lang': 'رابط المترجم هذا لا يحدد أي لغة. اطلب من المنظمين رابطًا بلغتك.',
+    'booth.no_channel': 'لا توجد في هذه الجلسة قناة ترجمة إلى {language}.',
     'booth.channel': 'القناة',
     'booth.channel_name': 'الترجمة إلى {language}',
     'booth.listeners': 'المستمعون',
