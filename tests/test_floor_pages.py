@@ -34,7 +34,7 @@ from tests.conftest import (
     require_program,
     token,
 )
-from tests.test_pages import BROWSER_ARGS, HOST, with_token
+from tests.test_pages import BROWSER_ARGS, HOST, missing_strings, with_token
 from tests.test_qa_pages import TabFactory, join_link, no_reload_marker, stayed
 
 MEDIA_ARGS = (
@@ -360,20 +360,7 @@ async def test_floor_panel_speaks_arabic_right_to_left_and_every_floor_string_ha
     await expect(page.get_by_role("button", name="سحب طلبي")).to_be_visible()
     assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
-    missing = await page.evaluate(
-        """async () => {
-          const { FLOOR_STRINGS } = await import('/static/js/strings-floor.js');
-          const english = Object.keys(FLOOR_STRINGS.en);
-          const gaps = [];
-          for (const lang of ['ar', 'zh', 'fr', 'ru', 'es']) {
-            const table = FLOOR_STRINGS[lang] || {};
-            for (const key of english) if (!table[key]) gaps.push(`${lang}:${key}`);
-            for (const key of Object.keys(table)) if (!(key in FLOOR_STRINGS.en)) gaps.push(`${lang}+${key}`);
-          }
-          return gaps;
-        }"""
-    )
-    assert missing == []
+    assert await missing_strings(page, "strings-floor.js", "FLOOR_STRINGS") == []
 
 
 @pytest.mark.browser

@@ -78,6 +78,25 @@ async def with_token(page: Page, session: str, tok: str) -> None:
     await page.add_init_script(f"sessionStorage.setItem('podium.token.{session}', {tok!r});")
 
 
+async def missing_strings(page: Page, module: str, table: str) -> list[str]:
+    """Keys of a string table that some UN language lacks (``ar:key``) or has in excess (``ar+key``)."""
+    gaps: list[str] = await page.evaluate(
+        """async ([module, table]) => {
+          const strings = (await import(`/static/js/${module}`))[table];
+          const english = Object.keys(strings.en);
+          const gaps = [];
+          for (const lang of ['ar', 'zh', 'fr', 'ru', 'es']) {
+            const own = strings[lang] || {};
+            for (const key of english) if (!own[key]) gaps.push(`${lang}:${key}`);
+            for (const key of Object.keys(own)) if (!(key in strings.en)) gaps.push(`${lang}+${key}`);
+          }
+          return gaps;
+        }""",
+        [module, table],
+    )
+    return gaps
+
+
 async def until_state(node: TestServer, session: str, state: State) -> None:
     """Waits until the schedule has moved a session to ``state``."""
     store = app_of(node)[SIGNALING].store

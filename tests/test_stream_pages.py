@@ -25,7 +25,7 @@ from tests import test_floor_pages, test_qa_pages
 from tests.conftest import ORIGIN, NodeFactory, app_of, operator_headers, token
 from tests.contract_streaming import interpreter
 from tests.test_floor_pages import MEDIA_MS, RECORD_PEERS, frames_decoded
-from tests.test_pages import with_token
+from tests.test_pages import missing_strings, with_token
 from tests.test_qa_pages import TabFactory, join_link
 
 pytestmark = pytest.mark.browser
@@ -282,20 +282,7 @@ async def test_player_and_booth_speak_arabic_right_to_left_and_every_stream_stri
     await expect(booth.get_by_role("button", name="بدء البث")).to_be_visible()
     assert await booth.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
-    missing = await page.evaluate(
-        """async () => {
-          const { STREAM_STRINGS } = await import('/static/js/strings-stream.js');
-          const english = Object.keys(STREAM_STRINGS.en);
-          const gaps = [];
-          for (const lang of ['ar', 'zh', 'fr', 'ru', 'es']) {
-            const table = STREAM_STRINGS[lang] || {};
-            for (const key of english) if (!table[key]) gaps.push(`${lang}:${key}`);
-            for (const key of Object.keys(table)) if (!(key in STREAM_STRINGS.en)) gaps.push(`${lang}+${key}`);
-          }
-          return gaps;
-        }"""
-    )
-    assert missing == []
+    assert await missing_strings(page, "strings-stream.js", "STREAM_STRINGS") == []
 
 
 async def test_candidates_found_after_the_offer_are_trickled_by_patch_with_the_etag(
