@@ -67,6 +67,8 @@ log = logging.getLogger("podium.streaming")
 
 IceServers = Callable[[Identity], list[dict[str, Any]]]
 
+_ENDED = "the channel ended while it was being taken over; publish again"
+
 
 class StreamingService:
     """One node's channels; the routes call it, the health loop watches it."""
@@ -212,7 +214,8 @@ class StreamingService:
         Raises:
             ChannelForbidden: the role may not publish here (or force a takeover).
             MalformedSdp, NotAcceptable: the offer.
-            ChannelBusy: another publisher holds the channel and no takeover was forced.
+            ChannelBusy: another publisher holds the channel and no takeover was forced, or the
+                channel taken over ended meanwhile (nothing is left open).
             OverCapacity: the node carries as many channels as it may.
         """
         check_publisher(identity, spec, takeover=takeover)
@@ -254,12 +257,17 @@ class StreamingService:
                     with contextlib.suppress(Exception):  # else it lapses at its expiry
                         await self.store.held(session.id, spec.id, claim, 0)
                 raise
+            if current is not None and current.ended:
+                # The channel ended while the takeover was answered (its end released the claim):
+                # nothing to take over, and no 201 for a publisher that could never go live.
+                await peer.close()
+                raise ChannelBusy(_ENDED)
+            # From here to the old publisher's close nothing awaits: an end of the channel either
+            # comes before (above) or ends it with the new publisher (closed with it, below).
+            old: Peer | None = None
             if current is not None:
-                old = current.publisher
-                current.publisher = peer
+                old, current.publisher = current.publisher, peer
                 self.resources.pop(old.id, None)
-                await old.close()
-                log.info("channel taken over", extra={"session": session.id, "channel": spec.id})
                 live = current
             else:
                 live = LiveChannel(session.id, spec, peer, url=self.public_url or origin)
@@ -273,8 +281,13 @@ class StreamingService:
             self.resources[peer.id] = peer
             self.metrics.publishers.set(len(self.channels))
             self._watch(live, peer)
-            if current is not None and current.live:
-                self.spawn(self._announce(live, "takeover"))
+            if old is not None:
+                await old.close()
+                log.info("channel taken over", extra={"session": session.id, "channel": spec.id})
+                if live.ended:  # ended while the old publisher closed: the new one went with it
+                    raise ChannelBusy(_ENDED)
+                if live.live:
+                    self.spawn(self._announce(live, "takeover"))
         return peer, answer
 
     def _on_frame(self, live: LiveChannel) -> Callable[[], None]:
@@ -344,10 +357,6 @@ class StreamingService:
             )
             await self.end(live, "node_lost", lost=True)
         return taken
-
-    async def _write(self, session: str, spec: ChannelSpec, record: ChannelRecord) -> None:
-        view = channel_view(session, spec, record, self.now_ms())
-        await self.store.write(session, spec.id, record, view)
 
     async def end(self, live: LiveChannel, reason: str, *, lost: bool = False) -> None:
         """Takes a channel offline: its publisher, listeners and recording end; everyone is told.
@@ -555,10 +564,16 @@ class StreamingService:
             )
 
     async def set_external(self, session: Session, spec: ChannelSpec, url: str) -> dict[str, Any]:
-        """Registers (or clears) a channel's external playback URL; everyone is told."""
-        record = await self.store.record(session.id, spec.id)
-        record = replace(record, external_url=url)
-        await self._write(session.id, spec, record)
+        """Registers (or clears) a channel's external playback URL; everyone is told.
+
+        Only that field changes, atomically: a going-live, renewal or offline write meanwhile stays.
+        """
+
+        def change(stored: ChannelRecord) -> tuple[ChannelRecord, dict[str, Any]]:
+            record = replace(stored, external_url=url)
+            return record, channel_view(session.id, spec, record, self.now_ms())
+
+        record = await self.store.update(session.id, spec.id, change)
         return channel_view(session.id, spec, record, self.now_ms())
 
     # ---- health and lifetime -----------------------------------------------------------------------

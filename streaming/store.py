@@ -8,8 +8,10 @@ through signaling's shared append, so the history and the record never disagree.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+from signaling.errors import StoreUnavailable
 from signaling.messages import encode, event_body
 from signaling.store import APPEND_LUA, AUDIENCE_ALL, SessionStore, new_epoch
 from streaming.channels import ChannelRecord
@@ -40,6 +42,18 @@ local held = redis.call('HGET', KEYS[5], ARGV[6])
 if held and tonumber(string.match(held, '^(%d+) ')) < tonumber(ARGV[9]) then
   redis.call('HDEL', KEYS[5], ARGV[6])
 end
+local r = podium_append(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+return r[2]
+"""
+)
+
+# The same, only if the stored record is still the one read ('' for none): a change of one field (an
+# operator's external URL) never undoes a write that came between. ARGV as _WRITE, plus the expected.
+_SWAP = (
+    APPEND_LUA
+    + r"""
+if (redis.call('HGET', KEYS[4], ARGV[6]) or '') ~= ARGV[8] then return 0 end
+redis.call('HSET', KEYS[4], ARGV[6], ARGV[7])
 local r = podium_append(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 return r[2]
 """
@@ -160,6 +174,7 @@ class ChannelStore:
         self._write = store.client.register_script(_WRITE)
         self._listeners = store.client.register_script(_LISTENERS)
         self._replace = store.client.register_script(_REPLACE)
+        self._swap = store.client.register_script(_SWAP)
         self._claim = store.client.register_script(_CLAIM)
         self._held = store.client.register_script(_HELD)
 
@@ -198,6 +213,33 @@ class ChannelStore:
             ),
         )
         return int(seq)
+
+    async def update(
+        self,
+        session: str,
+        channel: str,
+        change: Callable[[ChannelRecord], tuple[ChannelRecord, dict[str, Any]]],
+    ) -> ChannelRecord:
+        """Rewrites a channel's record as ``change`` makes it of the stored one (with the view to
+        emit), atomically: written only if no other write came between, else read and made again.
+
+        Raises:
+            StoreUnavailable: other writes kept coming between (the client may retry).
+        """
+        k = self.store.keys(session)
+        keys = [k.meta, k.history, k.channel, streams_key(self.store, session)]
+        for _ in range(10):
+            raw = await self.store.guard(
+                "read", self.store.client.hget(streams_key(self.store, session), channel)
+            )
+            stored = ChannelRecord() if raw is None else ChannelRecord.from_json(json.loads(raw))
+            record, view = change(stored)
+            args: list[str | bytes | int] = [encode(session), event_body(EVENT, {"channel": view}),
+                                             AUDIENCE_ALL, self.store.history_size, new_epoch(),
+                                             channel, json.dumps(record.to_json()), raw or b""]  # fmt: skip
+            if int(await self.store.guard("append", self._swap(keys=keys, args=args))):
+                return record
+        raise StoreUnavailable("the channel kept changing, try again", retry_after=1.0)
 
     async def all_records(self, sessions: list[str]) -> dict[str, dict[str, bytes]]:
         """Every stored record of these sessions, raw (one round trip)."""
