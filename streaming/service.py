@@ -324,17 +324,22 @@ class StreamingService:
         return Recording(self.recordings_dir / live.session / name, live.relay, live.tracks)
 
     async def _announce(self, live: LiveChannel, reason: str) -> None:
-        # Only as the channel's holder: a node whose claim was taken meanwhile has lost it.
-        for _ in range(2):
-            record = await self.store.record(live.session, live.spec.id)
+        # Only as the channel's holder: a node whose claim was taken meanwhile has lost it. The
+        # record is made of the stored one at write time (an operator's external URL stays).
+        now = self.now_ms()
+        lease = now + self.limits.lease_ms
+
+        def live_record(stored: ChannelRecord) -> tuple[ChannelRecord, dict[str, Any]] | None:
             if live.ended:
-                return
-            record = record.went_live(self.node, self.now_ms(), self.limits.lease_ms, live.url)
+                return None
+            record = stored.went_live(self.node, now, self.limits.lease_ms, live.url)
             if reason == "takeover":
                 record = replace(record, reason="takeover")
-            view = channel_view(live.session, live.spec, record, self.now_ms())
-            s, ch = live.session, live.spec.id
-            if await self.store.held(s, ch, live.claim, record.lease, record, view) >= 0:
+            return record, channel_view(live.session, live.spec, record, now)
+
+        s, ch = live.session, live.spec.id
+        for _ in range(2):
+            if await self.store.held_update(s, ch, live.claim, lease, live_record) >= 0:
                 return
             if not await self._hold(live):
                 return
@@ -398,10 +403,13 @@ class StreamingService:
         if not live.live:
             await self.store.held(live.session, live.spec.id, live.claim, 0)
             return
-        record = await self.store.record(live.session, live.spec.id)
-        record = record.went_offline(reason, self.now_ms())
-        view = channel_view(live.session, live.spec, record, self.now_ms())
-        await self.store.held(live.session, live.spec.id, live.claim, 0, record, view)
+        now = self.now_ms()
+
+        def offline(stored: ChannelRecord) -> tuple[ChannelRecord, dict[str, Any]]:
+            record = stored.went_offline(reason, now)
+            return record, channel_view(live.session, live.spec, record, now)
+
+        await self.store.held_update(live.session, live.spec.id, live.claim, 0, offline)
 
     async def unpublish(self, peer: Peer, identity: Identity) -> None:
         """A WHIP DELETE: the publisher (or an operator) ends the session; the channel goes offline."""
@@ -645,17 +653,23 @@ class StreamingService:
                 elif record.node != self.node or record.state is not State.LIVE:
                     # Reaped while this node could not renew (a store outage): live again.
                     await self._announce(live, "publishing")
-                else:
-                    health = live.health.view() if live.health else None
-                    renewed = record.renewed(
-                        self.now_ms(), self.limits.lease_ms, health, len(live.listeners)
-                    )
-                    s, ch = live.session, live.spec.id
-                    if await self.store.held(s, ch, live.claim, renewed.lease, renewed) < 0:
-                        await self._announce(live, "publishing")  # reaped meanwhile (or lost)
+                elif await self._renew(live) < 0:
+                    await self._announce(live, "publishing")  # reaped meanwhile (or lost)
             for listener in list(live.listeners.values()):
                 if not listener.connected and now - listener.created > self.limits.connect_timeout:
                     await self._drop_listener(live, listener)
+
+    async def _renew(self, live: LiveChannel) -> int:
+        # The lease and this node's figures, on the record as stored at write time (the external
+        # URL an operator set meanwhile stays); -1 when the claim is not held.
+        health = live.health.view() if live.health else None
+        now, count = self.now_ms(), len(live.listeners)
+
+        def renew(stored: ChannelRecord) -> tuple[ChannelRecord, None]:
+            return stored.renewed(now, self.limits.lease_ms, health, count), None
+
+        lease = now + self.limits.lease_ms
+        return await self.store.held_update(live.session, live.spec.id, live.claim, lease, renew)
 
     async def start(self) -> None:
         """Starts the health loop."""

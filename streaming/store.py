@@ -85,14 +85,16 @@ return {1, ARGV[2]}
 """
 
 # Writes by the claim's holder only: the claim renewed to ``expiry`` (0 releases it), then the record
-# (if any) and its event (if a body); nothing at all when another claim holds the channel (-1).
+# (if any) and its event (if a body); nothing at all when another claim holds the channel (-1), or,
+# given the record read ('' for none), when the stored one is no longer it (-2).
 # KEYS: meta hist chan streams claims; ARGV: session_json body audience maxlen epoch channel record
-# claim expiry
+# claim expiry [expected]
 _HELD = (
     APPEND_LUA
     + r"""
 local held = redis.call('HGET', KEYS[5], ARGV[6])
 if not held or string.match(held, '^%d+ (%S+) ') ~= ARGV[8] then return -1 end
+if ARGV[10] and (redis.call('HGET', KEYS[4], ARGV[6]) or '') ~= ARGV[10] then return -2 end
 if ARGV[9] == '0' then
   redis.call('HDEL', KEYS[5], ARGV[6])
 else
@@ -315,6 +317,46 @@ class ChannelStore:
         keys = [k.meta, k.history, k.channel, streams_key(self.store, session),
                 claims_key(self.store, session)]  # fmt: skip
         return int(await self.store.guard("append", self._held(keys=keys, args=args)))
+
+    async def held_update(
+        self,
+        session: str,
+        channel: str,
+        claim: str,
+        expiry_ms: int,
+        change: Callable[[ChannelRecord], tuple[ChannelRecord, dict[str, Any] | None] | None],
+    ) -> int:
+        """Like ``held``, the record as ``change`` makes it of the stored one (with the view to emit,
+        if any), atomically: written only if no other write came between (an operator's external
+        URL), else read and made again. ``change`` returning None writes nothing.
+
+        Returns:
+            The event's seq; 0 without an event (or nothing written); -1 when the claim is not held.
+
+        Raises:
+            StoreUnavailable: other writes kept coming between (the client may retry).
+        """
+        k = self.store.keys(session)
+        keys = [k.meta, k.history, k.channel, streams_key(self.store, session),
+                claims_key(self.store, session)]  # fmt: skip
+        for _ in range(10):
+            raw = await self.store.guard(
+                "read", self.store.client.hget(streams_key(self.store, session), channel)
+            )
+            stored = ChannelRecord() if raw is None else ChannelRecord.from_json(json.loads(raw))
+            made = change(stored)
+            if made is None:
+                return 0
+            record, view = made
+            body = event_body(EVENT, {"channel": view}) if view is not None else ""
+            args: list[str | bytes | int] = [encode(session), body, AUDIENCE_ALL,
+                                             self.store.history_size, new_epoch(), channel,
+                                             json.dumps(record.to_json()), claim, expiry_ms,
+                                             raw or b""]  # fmt: skip
+            seq = int(await self.store.guard("append", self._held(keys=keys, args=args)))
+            if seq != -2:
+                return seq
+        raise StoreUnavailable("the channel kept changing, try again", retry_after=1.0)
 
     async def snapshot(self, session: str) -> tuple[dict[str, ChannelRecord], dict[str, int]]:
         """A session's channel records and announced listener totals, in one round trip."""

@@ -1,5 +1,6 @@
 """Writes that meet on one channel, on the real store: an operator's external URL set while the
-channel goes live, is renewed or goes offline; a takeover answered while the channel ends.
+channel goes live, is renewed or goes offline (either write landing between the other's read and
+write); a takeover answered while the channel ends.
 
 The other write is made to land at the worst moment (between the read and the write, while the
 takeover is answered or the old publisher closes); nothing else is stubbed.
@@ -8,6 +9,7 @@ takeover is answered or the old publisher closes); nothing else is stubbed.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -138,6 +140,76 @@ async def _live_at(server: TestServer, channel: str) -> None:
     async with asyncio.timeout(15):
         while not ((live := _service(server).channels.get(("plenary", channel))) and live.live):
             await asyncio.sleep(0.05)
+
+
+async def _stored(server: TestServer, state: State) -> ChannelRecord:
+    async with asyncio.timeout(15):
+        while (record := await _service(server).store.record("plenary", "fr")).state is not state:
+            await asyncio.sleep(0.05)
+    return record
+
+
+async def test_a_going_live_renewal_or_offline_write_keeps_an_external_url_set_meanwhile(
+    node: TestServer, connect: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = _service(node)
+    store = service.store
+    watcher = await connect(node, token())
+    urls = {kind: f"{URL}?{kind}" for kind in ("live", "renewal", "offline")}
+    pending = list(urls)  # the holder's writes, in turn
+    statuses: list[int] = []
+    real_held = store._held
+    async with aiohttp.ClientSession() as http:
+        booth = await _offer()
+
+        async def held(keys: list[Any], args: list[Any]) -> Any:
+            # The operator's URL lands between the holder's read of the record and its write.
+            if args[5] == "fr" and args[6] and pending:
+                written = json.loads(args[6])["state"]
+                kind = "renewal" if args[1] == "" else "live" if written == "live" else "offline"
+                if kind == pending[0]:
+                    pending.pop(0)
+                    path = node.make_url("/api/v1/sessions/plenary/channels/fr/external")
+                    body = {"url": urls[kind]}
+                    async with http.put(path, json=body, headers=operator_headers()) as response:
+                        statuses.append(response.status)
+            return await real_held(keys=keys, args=args)
+
+        monkeypatch.setattr(store, "_held", held)
+        try:
+            assert (await _post(http, node, "/whip/plenary/fr", interpreter("fr"), booth))[0] == 201
+            await connected(booth.pc)
+            await _live_at(node, "fr")
+            record = await _stored(node, State.LIVE)
+            assert (pending[0], record.external_url) == ("renewal", urls["live"])
+            live = service.channels[("plenary", "fr")]
+            live.renewed = 0.0  # due: the next health round renews the lease
+            lease = record.lease
+            await service.check()
+            record = await service.store.record("plenary", "fr")
+            assert pending == ["offline"]
+            assert (record.state, record.external_url) == (State.LIVE, urls["renewal"])
+            assert record.lease > lease
+            async with http.delete(
+                node.make_url(booth.location), headers=bearer(interpreter("fr"))
+            ) as response:
+                assert response.status == 200
+            record = await _stored(node, State.OFFLINE)
+            assert (pending, record.reason, record.external_url) == ([], "deleted", urls["offline"])
+        finally:
+            monkeypatch.undo()
+            await booth.close()
+    assert statuses == [200, 200, 200]
+    # every event says what was stored then: the URL set, then the holder's write keeping it
+    views = await _told(watcher, 5)
+    told = [(v["state"], v["external_url"]) for v in views["fr"]]
+    assert told == [
+        ("offline", urls["live"]),
+        ("live", urls["live"]),
+        ("live", urls["renewal"]),
+        ("live", urls["offline"]),
+        ("offline", urls["offline"]),
+    ]
 
 
 @pytest.mark.parametrize("when", ["answering", "closing the old publisher"])
