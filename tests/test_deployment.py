@@ -52,6 +52,17 @@ KNOWN_METRICS: frozenset[str] = frozenset(
         "podium_stream_packets_lost_total",
         "podium_stream_jitter_seconds",
         "podium_stream_refusals_total",
+        "podium_floor_requests_total",
+        "podium_floor_grants_total",
+        "podium_floor_queue_length",
+        "podium_floor_speaking_seconds_total",
+        "podium_rtc_messages_total",
+        "podium_media_sessions_active",
+        "podium_grant_to_media_seconds",
+        "podium_stream_listeners",
+        "podium_stream_publishers",
+        "podium_stream_inbound_bits_per_second",
+        "podium_stream_round_trip_seconds",
     }
 )
 

@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from config.appkeys import FLOOR, QNA, RELAY, STREAMING
 from tests.conftest import ClientFactory, app_of
+from tests.test_deployment import KNOWN_METRICS
 from tests.test_metrics import _metrics, _settled
 
 CATALOGUE = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
@@ -101,3 +102,13 @@ def test_every_documented_label_has_its_value_set_described() -> None:
     described = set(re.findall(r"^\| `([a-z_]+)`(?: \([^)]*\))? \|", text, flags=re.MULTILINE))
     used = set().union(*(labels for _, labels in _documented().values()))
     assert used <= described, f"labels without a value set: {sorted(used - described)}"
+
+
+def test_every_metric_the_dashboard_and_alerts_may_use_is_in_the_catalogue() -> None:
+    # The catalogue test above ties the document to a live node, so this ties the deployment
+    # tests' list of usable metrics (dashboard panels, alert rules) to what a node exports.
+    documented = {
+        f"{name}_total" if kind == "counter" else name for name, (kind, _) in _documented().items()
+    }
+    missing = KNOWN_METRICS - documented
+    assert not missing, f"not exported: {sorted(missing)}"
