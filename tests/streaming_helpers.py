@@ -7,6 +7,7 @@ import contextlib
 import fractions
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
@@ -123,6 +124,31 @@ async def _exchange(
         client.etag = response.headers["ETag"]
         client.links = response.headers.getall("Link", [])
     return response
+
+
+async def audio_offer() -> Client:
+    """A publisher with one audio track whose offer is made but not sent (to race several POSTs)."""
+    client = Client(peer())
+    client.pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
+    await client.pc.setLocalDescription(await client.pc.createOffer())
+    return client
+
+
+async def post_offer(
+    http: aiohttp.ClientSession, server: TestServer, path: str, tok: str, client: Client
+) -> tuple[int, dict[str, Any]]:
+    """POSTs a made offer: ``(201, {})`` with the answer applied, or the status and error body."""
+    async with http.post(
+        server.make_url(path),
+        data=client.pc.localDescription.sdp,
+        headers={"Content-Type": SDP, **bearer(tok)},
+    ) as response:
+        if response.status != 201:
+            return response.status, await response.json()
+        answer = RTCSessionDescription(sdp=await response.text(), type="answer")
+        await client.pc.setRemoteDescription(answer)
+        client.location = response.headers["Location"]
+        return 201, {}
 
 
 async def publish(

@@ -11,8 +11,6 @@ from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
-from aiortc import RTCSessionDescription
-from aiortc.mediastreams import AudioStreamTrack
 
 from config.appkeys import STREAMING
 from signaling.client import PodiumClient
@@ -21,34 +19,11 @@ from streaming.channels import State
 from streaming.service import StreamingService
 from tests.conftest import ClientFactory, NodeFactory, app_of, token
 from tests.contract_streaming import interpreter
-from tests.streaming_helpers import SDP, Client, bearer, connected, peer
+from tests.streaming_helpers import SDP, Client, audio_offer, bearer, connected, post_offer
 
 
 def _service(server: TestServer) -> StreamingService:
     return app_of(server)[STREAMING]
-
-
-async def _offer() -> Client:
-    client = Client(peer())
-    client.pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
-    await client.pc.setLocalDescription(await client.pc.createOffer())
-    return client
-
-
-async def _post(
-    http: aiohttp.ClientSession, server: TestServer, path: str, tok: str, client: Client
-) -> tuple[int, dict[str, Any]]:
-    async with http.post(
-        server.make_url(path),
-        data=client.pc.localDescription.sdp,
-        headers={"Content-Type": SDP, **bearer(tok)},
-    ) as response:
-        if response.status != 201:
-            return response.status, await response.json()
-        answer = RTCSessionDescription(sdp=await response.text(), type="answer")
-        await client.pc.setRemoteDescription(answer)
-        client.location = response.headers["Location"]
-        return 201, {}
 
 
 async def _channel_events(
@@ -90,7 +65,9 @@ async def _race(
     posts: list[tuple[TestServer, str, str, Client]],
 ) -> list[tuple[int, dict[str, Any]]]:
     return list(
-        await asyncio.gather(*(_post(http, server, path, tok, c) for server, path, tok, c in posts))
+        await asyncio.gather(
+            *(post_offer(http, server, path, tok, c) for server, path, tok, c in posts)
+        )
     )
 
 
@@ -101,7 +78,7 @@ async def test_publishers_racing_for_a_free_channel_over_two_nodes_leave_exactly
     watcher = await connect(nodes[0], token())
     async with aiohttp.ClientSession() as http:
         for channel in ("fr", "ar"):
-            clients = [await _offer() for _ in range(6)]
+            clients = [await audio_offer() for _ in range(6)]
             try:
                 booths = [f"{channel}-booth-{i}" for i in range(len(clients))]
                 results = await _race(
@@ -155,7 +132,7 @@ async def test_an_operator_s_takeover_racing_a_first_publish_at_another_node_lea
     olu = token(Role.OPERATOR, ("*",), sub="olu")
     async with aiohttp.ClientSession() as http:
         for channel, first_at in (("en", 0), ("es", 1), ("zh", 0), ("ru", 1)):
-            booth, desk = await _offer(), await _offer()
+            booth, desk = await audio_offer(), await audio_offer()
             try:
                 results = await _race(
                     http,
@@ -196,7 +173,7 @@ async def test_a_publisher_answered_but_not_yet_connected_holds_the_channel_at_e
 ) -> None:
     first, second = await node_factory(), await node_factory()
     async with aiohttp.ClientSession() as http:
-        pending, late = await _offer(), await _offer()
+        pending, late = await audio_offer(), await audio_offer()
         try:
             # answered (201), but the publisher never sets the answer: its connection is not up
             async with http.post(
@@ -207,7 +184,7 @@ async def test_a_publisher_answered_but_not_yet_connected_holds_the_channel_at_e
                 assert response.status == 201
                 location = response.headers["Location"]
             assert not _service(first).channels[("plenary", "fr")].live
-            status, body = await _post(
+            status, body = await post_offer(
                 http, second, "/whip/plenary/fr", interpreter("fr", "booth-b"), late
             )
             assert (status, body["code"]) == (409, "channel_busy")
@@ -218,8 +195,8 @@ async def test_a_publisher_answered_but_not_yet_connected_holds_the_channel_at_e
                 first.make_url(location), headers=bearer(interpreter("fr", "booth-a"))
             ) as response:
                 assert response.status == 200
-            again = await _offer()
-            late_status, _ = await _post(
+            again = await audio_offer()
+            late_status, _ = await post_offer(
                 http, second, "/whip/plenary/fr", interpreter("fr", "booth-b"), again
             )
             await again.close()
@@ -235,9 +212,9 @@ async def test_a_node_whose_claim_another_node_took_ends_its_channel_without_wri
     watcher = await connect(first, token())
     service = _service(first)
     async with aiohttp.ClientSession() as http:
-        booth = await _offer()
+        booth = await audio_offer()
         try:
-            status, _ = await _post(http, first, "/whip/plenary/fr", interpreter("fr"), booth)
+            status, _ = await post_offer(http, first, "/whip/plenary/fr", interpreter("fr"), booth)
             assert status == 201
             await connected(booth.pc)
             await _live_at(first, "fr")

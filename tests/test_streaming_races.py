@@ -17,8 +17,6 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from aiortc import RTCSessionDescription
-from aiortc.mediastreams import AudioStreamTrack
 
 import streaming.peers
 from config.appkeys import STREAMING
@@ -30,7 +28,7 @@ from streaming.service import StreamingService
 from streaming.store import claims_key, streams_key
 from tests.conftest import ClientFactory, app_of, operator_headers, token
 from tests.contract_streaming import interpreter
-from tests.streaming_helpers import SDP, Client, bearer, connected, peer
+from tests.streaming_helpers import audio_offer, bearer, connected, post_offer
 
 URL = "https://webtv.example.org/live/plenary.m3u8"
 
@@ -113,29 +111,6 @@ async def test_an_external_url_set_while_the_channel_changes_keeps_the_change_an
         assert told[-2:] == [(*after, None), (*after, URL)], (channel, told)
 
 
-async def _offer() -> Client:
-    client = Client(peer())
-    client.pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
-    await client.pc.setLocalDescription(await client.pc.createOffer())
-    return client
-
-
-async def _post(
-    http: aiohttp.ClientSession, server: TestServer, path: str, tok: str, client: Client
-) -> tuple[int, dict[str, Any]]:
-    async with http.post(
-        server.make_url(path),
-        data=client.pc.localDescription.sdp,
-        headers={"Content-Type": SDP, **bearer(tok)},
-    ) as response:
-        if response.status != 201:
-            return response.status, await response.json()
-        answer = RTCSessionDescription(sdp=await response.text(), type="answer")
-        await client.pc.setRemoteDescription(answer)
-        client.location = response.headers["Location"]
-        return 201, {}
-
-
 async def _live_at(server: TestServer, channel: str) -> None:
     async with asyncio.timeout(15):
         while not ((live := _service(server).channels.get(("plenary", channel))) and live.live):
@@ -160,7 +135,7 @@ async def test_a_going_live_renewal_or_offline_write_keeps_an_external_url_set_m
     statuses: list[int] = []
     real_held = store._held
     async with aiohttp.ClientSession() as http:
-        booth = await _offer()
+        booth = await audio_offer()
 
         async def held(keys: list[Any], args: list[Any]) -> Any:
             # The operator's URL lands between the holder's read of the record and its write.
@@ -177,7 +152,9 @@ async def test_a_going_live_renewal_or_offline_write_keeps_an_external_url_set_m
 
         monkeypatch.setattr(store, "_held", held)
         try:
-            assert (await _post(http, node, "/whip/plenary/fr", interpreter("fr"), booth))[0] == 201
+            assert (await post_offer(http, node, "/whip/plenary/fr", interpreter("fr"), booth))[
+                0
+            ] == 201
             await connected(booth.pc)
             await _live_at(node, "fr")
             record = await _stored(node, State.LIVE)
@@ -220,9 +197,11 @@ async def test_a_takeover_on_one_node_while_the_channel_ends_is_refused_and_leav
     watcher = await connect(node, token())
     olu = token(Role.OPERATOR, ("*",), sub="olu")
     async with aiohttp.ClientSession() as http:
-        booth, desk, again = await _offer(), await _offer(), await _offer()
+        booth, desk, again = await audio_offer(), await audio_offer(), await audio_offer()
         try:
-            assert (await _post(http, node, "/whip/plenary/fr", interpreter("fr"), booth))[0] == 201
+            assert (await post_offer(http, node, "/whip/plenary/fr", interpreter("fr"), booth))[
+                0
+            ] == 201
             await connected(booth.pc)
             await _live_at(node, "fr")
             live = service.channels[("plenary", "fr")]
@@ -253,7 +232,7 @@ async def test_a_takeover_on_one_node_while_the_channel_ends_is_refused_and_leav
                     await service.end(live, "no_media")  # the health round ends it meanwhile
 
                 monkeypatch.setattr(old, "close", close)
-            status, body = await _post(http, node, "/whip/plenary/fr?takeover=1", olu, desk)
+            status, body = await post_offer(http, node, "/whip/plenary/fr?takeover=1", olu, desk)
             monkeypatch.undo()
             assert (status, body.get("code")) == (409, "channel_busy"), body
             assert "ended while it was being taken over" in body["message"]
@@ -273,7 +252,7 @@ async def test_a_takeover_on_one_node_while_the_channel_ends_is_refused_and_leav
             views = await _told(watcher, 2)
             assert [v["state"] for v in views["fr"]] == ["live", "offline"]
             # the channel is free: publishing again (the operator's retry) takes it live
-            assert (await _post(http, node, "/whip/plenary/fr", olu, again))[0] == 201
+            assert (await post_offer(http, node, "/whip/plenary/fr", olu, again))[0] == 201
             await connected(again.pc)
             await _live_at(node, "fr")
             assert service.channels[("plenary", "fr")].publisher.sub == "olu"
