@@ -18,7 +18,7 @@ from config.app import create_app, jwt_secret
 from config.appkeys import PROGRAMME, SIGNALING
 from config.observability import configure_logging
 from config.settings import Settings, SettingsError, load_settings
-from signaling.identity import ALL_SESSIONS, Identity, Role, TokenKeys, mint
+from signaling.identity import ALL_SESSIONS, LANG, SUBJECT, Identity, Role, TokenKeys, mint
 from signaling.routes import create_join_code, store_join_code
 from signaling.store import SessionStore
 
@@ -53,9 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.run(args)
         return result
-    except SettingsError as exc:
+    except (SettingsError, UsageError) as exc:
         print(f"podium: {exc}", file=sys.stderr)
         return 2
+
+
+class UsageError(Exception):
+    """A command-line value podium refuses (the message says which and why)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -124,6 +128,15 @@ def _identity_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _identity_of(args: argparse.Namespace) -> Identity:
+    """The identity a token or a link stands for, refused here if a node would refuse its token."""
+    if args.sub is not None and not SUBJECT.fullmatch(args.sub):
+        raise UsageError("--sub is 1–128 of A–Z a–z 0–9 . _ : @ -")
+    if not args.name.strip() or len(args.name) > 100:
+        raise UsageError("--name is 1–100 characters")
+    if args.lang and not LANG.fullmatch(args.lang):
+        raise UsageError("--lang is a language code of 2–3 lowercase letters")
+    if args.ttl <= 0:
+        raise UsageError("--ttl is a positive number of seconds")
     return Identity(
         sub=args.sub or str(uuid.uuid4()),
         name=args.name,
@@ -203,16 +216,15 @@ def _link(args: argparse.Namespace) -> int:
     settings = load_settings(overrides={"redis_url": args.redis_url, "data_dir": args.data_dir})
     identity = _identity_of(args)
     programme = load_programme(settings.programme)
-    unknown = [s for s in identity.sessions if s != ALL_SESSIONS and not programme.session(s)]
-    first = next((s for s in identity.sessions if s != ALL_SESSIONS), None)
-    if unknown or first is None or not 0 < args.valid <= 366:
-        why = (
-            f"no session {unknown[0]!r} in {settings.programme}"
-            if unknown
-            else ("name a session (not only '*')" if first is None else "--valid is 0–366 days")
-        )
-        print(f"podium: {why}", file=sys.stderr)
-        return 2
+    named = [s for s in identity.sessions if s != ALL_SESSIONS]
+    unknown = [s for s in named if not programme.session(s)]
+    if unknown:
+        raise UsageError(f"no session {unknown[0]!r} in {settings.programme}")
+    if not named:
+        raise UsageError("name a session (not only '*'): the link opens its page")
+    if not 0 < args.valid <= 366:
+        raise UsageError("--valid is 0–366 days")
+    first = named[0]
 
     async def make(store: SessionStore) -> str:
         return await store_join_code(

@@ -166,3 +166,34 @@ def test_link_command_refuses_a_session_not_in_the_programme(
     assert main(["link", "--role", "display", "--session", "plenary", "--name", "S",
                  "--valid", "0"]) == 2  # fmt: skip
     assert "--valid" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["--sub", "has space"], "--sub"),
+        (["--ttl", "0"], "--ttl"),
+        (["--lang", "French"], "--lang"),
+    ],
+)
+def test_token_command_refuses_values_a_node_would_refuse_in_its_token(
+    extra: list[str],
+    named: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PODIUM_JWT_SECRET", SECRET)
+    argv = ["token", "--role", "interpreter", "--session", "plenary", "--name", "Li", *extra]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert named in captured.err
+    assert captured.out == ""
+
+
+def test_token_command_refuses_an_empty_or_overlong_name(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PODIUM_JWT_SECRET", SECRET)
+    for name in (" ", "x" * 101):
+        assert main(["token", "--role", "participant", "--session", "s", "--name", name]) == 2
+        assert "--name" in capsys.readouterr().err
