@@ -6,6 +6,7 @@
 // lets the same person's new connection replace their earlier one, so listeners stay connected.
 
 import { setText } from './dom.js';
+import { renderNotice, renderStatus, renderTitle } from './page-head.js';
 import { formatNumber, initLanguage, languageName, onLanguageChange, t } from './i18n.js';
 import { sessionIdFromPath, takeCode, tokenStore } from './join.js';
 import { RoleLink } from './role-link.js';
@@ -93,16 +94,9 @@ function statusKey() {
 }
 
 function render() {
-  if (view.session) {
-    delete el.title.dataset.i18n;
-    setText(el.title, view.session.title);
-    document.title = `${t('booth.heading')}: ${view.session.title} — podium`;
-  }
-  el.connection.dataset.status = view.status;
-  setText(el.connection, t(`status.${view.status}`));
-  el.notice.hidden = !view.notice;
-  if (view.notice) setText(el.noticeText, t(view.notice.key, view.notice.params || {}));
-  el.retry.hidden = !(view.notice && view.notice.retry);
+  renderTitle(el, view.session, 'booth.heading');
+  renderStatus(el, view.status);
+  renderNotice(el, view.notice);
 
   const language = view.lang ? languageName(view.lang) : '';
   setText(el.channel, language);

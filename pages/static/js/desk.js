@@ -9,6 +9,7 @@
 // microphone sent with WHIP to the session's floor channel, for the livestream.
 
 import { setAttr, setText } from './dom.js';
+import { renderNotice, renderStatus, renderTitle } from './page-head.js';
 import { FloorBoard } from './floor-board.js';
 import { SpeakerBlock } from './floor-view.js';
 import { initLanguage, onLanguageChange, t } from './i18n.js';
@@ -80,16 +81,9 @@ function mediaState(current) {
 }
 
 function render() {
-  if (view.session) {
-    delete el.title.dataset.i18n;
-    setText(el.title, view.session.title);
-    document.title = `${t('desk.heading')}: ${view.session.title} — podium`;
-  }
-  el.connection.dataset.status = view.status;
-  setText(el.connection, t(`status.${view.status}`));
-  el.notice.hidden = !view.notice;
-  if (view.notice) setText(el.noticeText, t(view.notice.key, view.notice.params || {}));
-  el.retry.hidden = !(view.notice && view.notice.retry);
+  renderTitle(el, view.session, 'desk.heading');
+  renderStatus(el, view.status);
+  renderNotice(el, view.notice);
 
   const current = desk.current();
   const [key, params] = mediaState(current);

@@ -8,6 +8,7 @@ import { FloorBoard } from './floor-board.js';
 import { SpeakerBlock } from './floor-view.js';
 import { initLanguage, onLanguageChange, t } from './i18n.js';
 import { setText } from './dom.js';
+import { renderNotice, renderStatus, renderTitle } from './page-head.js';
 import { sessionIdFromPath, takeCode, tokenStore } from './join.js';
 import { QnaBoard, fillQuestionText, votesText } from './qa-board.js';
 import { fillByline } from './qa.js';
@@ -43,18 +44,11 @@ const speaker = new SpeakerBlock($('floor-now'), floor, { heading: 'h2' });
 const tokens = tokenStore(`podium.token.${view.sessionId}.display`);
 
 function render() {
-  if (view.session) {
-    delete el.title.dataset.i18n;
-    setText(el.title, view.session.title);
-    document.title = `${view.session.title} — podium`;
-  }
+  renderTitle(el, view.session);
   el.state.dataset.state = view.state || '';
   setText(el.state, view.state ? t(`state.${view.state}`) : '—');
-  el.connection.dataset.status = view.status;
-  setText(el.connection, t(`status.${view.status}`));
-  el.notice.hidden = !view.notice;
-  if (view.notice) setText(el.noticeText, t(view.notice.key, view.notice.params || {}));
-  el.retry.hidden = !(view.notice && view.notice.retry);
+  renderStatus(el, view.status);
+  renderNotice(el, view.notice);
   setText(el.joinUrl, `${window.location.origin}/s/${encodeURIComponent(view.sessionId)}`);
   speaker.render();
 

@@ -8,6 +8,7 @@ import { ActionDialog } from './dialog.js';
 import { allowed, buildCard, updateCard } from './cards.js';
 import { FloorConsole } from './floor-console.js';
 import { h, keepFocus, setAttr, setText, syncList } from './dom.js';
+import { renderNotice, renderStatus, renderTitle } from './page-head.js';
 import {
   AUTONYMS,
   LANGUAGES,
@@ -86,23 +87,16 @@ const tokens = tokenStore(`podium.token.${view.sessionId}.moderate`);
 // ---- rendering ----------------------------------------------------------------------------------
 
 function renderHead() {
-  if (view.session) {
-    delete el.title.dataset.i18n;
-    setText(el.title, view.session.title);
-    document.title = `${t('mod.heading')}: ${view.session.title} — podium`;
-  }
+  renderTitle(el, view.session, 'mod.heading');
   el.state.dataset.state = view.state || '';
   setText(el.state, view.state ? t(`state.${view.state}`) : '—');
-  el.connection.dataset.status = view.status;
-  setText(el.connection, t(`status.${view.status}`));
+  renderStatus(el, view.status);
   setText(el.lockState, t(board.locked ? 'mod.locked' : 'mod.open'));
   el.lockState.dataset.locked = String(board.locked);
   setAttr(el.lock, 'aria-pressed', String(board.locked));
   el.you.hidden = !board.you;
   if (board.you) el.you.replaceChildren(...tNodes('mod.you', { name: board.you.name }));
-  el.notice.hidden = !view.notice;
-  if (view.notice) setText(el.noticeText, t(view.notice.key, view.notice.params || {}));
-  el.retry.hidden = !(view.notice && view.notice.retry);
+  renderNotice(el, view.notice);
   el.console.hidden = !view.ready;
 }
 

@@ -24,6 +24,7 @@ import {
   tokenStore,
 } from './join.js';
 import { FloorPanel } from './floor.js';
+import { renderNotice, renderStatus } from './page-head.js';
 import { StreamPanel } from './player.js';
 import { QnaPanel } from './qa.js';
 
@@ -107,10 +108,6 @@ function renderPresence() {
   );
 }
 
-function renderStatus() {
-  el.connection.dataset.status = view.status;
-  setText(el.connection, t(`status.${view.status}`));
-}
 
 function renderYou() {
   el.you.hidden = !view.you;
@@ -119,21 +116,14 @@ function renderYou() {
   el.you.replaceChildren(...tNodes('you.as', { name: view.you.name }), ` (${t(`mode.${mode}`)})`);
 }
 
-function renderNotice() {
-  const n = view.notice;
-  el.notice.hidden = !n;
-  if (!n) return;
-  setText(el.noticeText, t(n.key, n.params || {}));
-  el.retry.hidden = !n.retry;
-}
 
 function render() {
   renderSession();
   renderState();
   renderPresence();
-  renderStatus();
+  renderStatus(el, view.status);
   renderYou();
-  renderNotice();
+  renderNotice(el, view.notice);
   el.guest.hidden = !view.guestForm;
   el.qna.hidden = !view.you;
   if (!view.you) el.floor.hidden = true;
@@ -143,12 +133,12 @@ function render() {
 
 function notify(key, { params, retry } = {}) {
   view.notice = { key, params, retry };
-  renderNotice();
+  renderNotice(el, view.notice);
 }
 
 function clearNotice() {
   view.notice = null;
-  renderNotice();
+  renderNotice(el, view.notice);
 }
 
 // ---- the join flow ------------------------------------------------------------------------------
@@ -209,7 +199,7 @@ function connect(token) {
   stream.attach(conn);
   conn.addEventListener('status', (e) => {
     view.status = e.detail.status;
-    renderStatus();
+    renderStatus(el, view.status);
   });
   conn.addEventListener('welcome', (e) => {
     const m = e.detail.message;
