@@ -10,19 +10,16 @@ candidates, so the edge can tell trickling from an ICE restart.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from signaling.errors import CandidateInvalid
+from signaling.media import parse_candidate, relayable_candidate
 from streaming.channels import ChannelSpec
 from streaming.errors import IceRestartUnsupported, MalformedSdp, NotAcceptable
 
 MAX_SDP_BYTES = 32 * 1024
 MAX_CANDIDATES = 64
 _MEDIA = re.compile(r"m=(\w+) (\d+)(?:/\d+)? ([\w/]+)( [\w.-]+)+")
-_CANDIDATE = re.compile(
-    r"candidate:[\w+/=-]{1,64} \d{1,3} (?i:udp|tcp) \d{1,10} [\w.:%-]{1,64} \d{1,5} typ "
-    r"(host|srflx|prflx|relay)( [\w.:%+/=-]+)*"
-)
 _DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 
 
@@ -179,8 +176,7 @@ def parse_fragment(body: bytes) -> Fragment:
             elif name == "end-of-candidates":
                 end = True
             elif name == "candidate":
-                if _CANDIDATE.fullmatch(line[2:]) is None:
-                    raise MalformedSdp(f"not an ICE candidate: {line[:80]!r}")
+                _parsed(line[2:])
                 candidates.append((mid, max(index, 0), line[2:]))
         elif not line.startswith(("v=", "o=", "s=", "t=", "c=")):
             raise MalformedSdp(f"a trickle-ICE fragment has no {line[:2]!r} lines")
@@ -191,24 +187,42 @@ def parse_fragment(body: bytes) -> Fragment:
     return Fragment(ufrag, pwd, tuple(candidates), end)
 
 
-def candidate_address(line: str) -> str:
-    """The connection address of an ``a=candidate:`` line (or ``candidate:`` value)."""
-    parts = line.split()
-    return parts[4] if len(parts) > 4 else ""
+def keep_candidate(text: str, *, allow_private: bool) -> bool:
+    """Whether a ``candidate:…`` value may reach the media stack (the relay's rules, one set for both).
 
+    Its address must be an IP address or an mDNS name — never a host name the node would resolve
+    itself (``localhost`` reaches this machine) — and not a loopback, link-local or metadata address
+    unless private candidates are allowed: the node sends connectivity checks to every candidate.
 
-def drop_candidates(body: bytes, blocked: Callable[[str], bool]) -> bytes:
-    """The SDP without the candidate lines whose address ``blocked`` refuses.
-
-    The node itself sends connectivity checks to every candidate it is given: a client must not be
-    able to point them at this machine, link-local or cloud metadata addresses.
+    Raises:
+        MalformedSdp: the text is not an ICE candidate.
     """
-    lines = body.split(b"\n")
+    try:
+        return relayable_candidate(text, allow_private=allow_private)
+    except CandidateInvalid as exc:
+        raise MalformedSdp(f"not an ICE candidate: {exc.message}") from None
+
+
+def _parsed(text: str) -> None:
+    try:
+        parse_candidate(text)
+    except CandidateInvalid as exc:
+        raise MalformedSdp(f"not an ICE candidate: {exc.message}") from None
+
+
+def drop_candidates(body: bytes, *, allow_private: bool) -> bytes:
+    """The SDP without the candidate lines ``keep_candidate`` refuses to keep.
+
+    Raises:
+        MalformedSdp: a candidate line is not an ICE candidate.
+    """
     kept = [
         line
-        for line in lines
+        for line in body.split(b"\n")
         if not line.startswith(b"a=candidate:")
-        or not blocked(candidate_address(line.decode("utf-8", "replace")))
+        or keep_candidate(
+            line[2:].rstrip(b"\r").decode("utf-8", "replace"), allow_private=allow_private
+        )
     ]
     return b"\n".join(kept)
 

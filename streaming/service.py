@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from signaling.errors import RateLimited
 from signaling.identity import Identity
-from signaling.media import blocked_address
 from signaling.programme import Programme, Session
 from signaling.ratelimit import TokenBucket
 from signaling.service import SignalingService, cancel_all
@@ -556,14 +555,15 @@ class StreamingService:
         parsed = sdp.parse_fragment(fragment)
         sdp.check_no_restart(parsed, peer.ice_ufrag, peer.ice_pwd, restart_asked=restart)
         await peer.add_candidates(
-            tuple(c for c in parsed.candidates if not self._blocked(sdp.candidate_address(c[2])))
+            tuple(
+                c
+                for c in parsed.candidates
+                if sdp.keep_candidate(c[2], allow_private=self.limits.allow_private)
+            )
         )
 
-    def _blocked(self, address: str) -> bool:
-        return not self.limits.allow_private and blocked_address(address)
-
     def _screened(self, offer: bytes) -> bytes:
-        return offer if self.limits.allow_private else sdp.drop_candidates(offer, blocked_address)
+        return sdp.drop_candidates(offer, allow_private=self.limits.allow_private)
 
     def _check_owner(self, peer: Peer, identity: Identity) -> None:
         if identity.sub != peer.sub and identity.role.value != "operator":

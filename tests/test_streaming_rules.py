@@ -203,6 +203,7 @@ def test_a_fragment_yields_its_candidates_by_media_section_and_its_credentials()
     [
         b"a=mid:0\r\n",
         b"a=candidate:nonsense\r\n",
+        b"a=candidate:1 1 udp 2130706431 localhost 5000 typ host\r\n",
         b"x=1\r\n" + CANDIDATE.encode(),
         b"m=audio\r\n" + CANDIDATE.encode(),
         ("\r\n".join([CANDIDATE] * 65)).encode(),
@@ -253,9 +254,35 @@ def test_candidates_on_blocked_addresses_are_dropped_from_an_offer() -> None:
         b"a=candidate:2 1 udp 2130706431 169.254.169.254 5000 typ host\r\n"
         b"a=candidate:3 1 udp 2130706431 192.0.2.10 5000 typ host\r\n",
     )
-    kept = sdp.drop_candidates(body, lambda address: not address.startswith("192.0.2."))
+    kept = sdp.drop_candidates(body, allow_private=False)
     assert b"127.0.0.1 5000" not in kept
     assert b"169.254.169.254 5000" not in kept
     assert b"192.0.2.10 5000" in kept
     assert sdp.parse_offer(kept).ice_ufrag == "abcd"
-    assert sdp.candidate_address(CANDIDATE) == "192.0.2.7"
+    assert sdp.drop_candidates(body, allow_private=True) == body
+
+
+@pytest.mark.parametrize("host", ["localhost", "metadata.google.internal", "podium.test"])
+def test_a_candidate_naming_a_host_the_node_would_resolve_is_refused_in_an_offer_and_a_patch(
+    host: str,
+) -> None:
+    line = f"candidate:1 1 udp 2130706431 {host} 5000 typ host"
+    body = offer(("audio", "sendonly")).replace(
+        b"a=sendonly\r\n", b"a=sendonly\r\na=" + line.encode() + b"\r\n"
+    )
+    for allow_private in (False, True):
+        with pytest.raises(MalformedSdp):
+            sdp.drop_candidates(body, allow_private=allow_private)
+        with pytest.raises(MalformedSdp):
+            sdp.keep_candidate(line, allow_private=allow_private)
+    with pytest.raises(MalformedSdp):
+        sdp.parse_fragment(b"a=mid:0\r\na=" + line.encode() + b"\r\n")
+
+
+def test_an_mdns_candidate_is_kept_and_a_loopback_one_only_when_private_ones_are_allowed() -> None:
+    mdns = "candidate:1 1 udp 2130706431 2f1c9c3e-1b0a-4a57-9a53-0a8f0e2c2d11.local 5000 typ host"
+    loopback = "candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host"
+    assert sdp.keep_candidate(mdns, allow_private=False) is True
+    assert sdp.keep_candidate(CANDIDATE[2:], allow_private=False) is True
+    assert sdp.keep_candidate(loopback, allow_private=False) is False
+    assert sdp.keep_candidate(loopback, allow_private=True) is True
