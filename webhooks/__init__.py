@@ -1,0 +1,1 @@
+"""Signed webhooks: session events delivered to configured URLs, in sequence order per session."""
