@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
@@ -29,6 +28,7 @@ from config.embedded import EmbeddedStore
 from config.observability import LoopLag, metrics_handler
 from config.programme import load_programme
 from config.settings import Settings, SettingsError
+from config.store import store_client
 from moderation.floor_messages import COMMANDS as FLOOR_COMMANDS
 from moderation.floor_service import FloorLimits, FloorService
 from moderation.floor_store import FloorStore
@@ -39,6 +39,10 @@ from moderation.service import QnaLimits, QnaService
 from moderation.store import QuestionStore
 from moderation.text import WordFilter
 from pages.routes import add_page_routes, security_headers
+from reporting.dashboard import DashboardRoutes
+from reporting.overview import OverviewReader
+from reporting.routes import ReportRoutes
+from reporting.series import SeriesSampler, SeriesStore
 from signaling.errors import CloseCode
 from signaling.fanout import Hub
 from signaling.identity import TokenKeys
@@ -49,7 +53,7 @@ from signaling.programme import Programme
 from signaling.relay import RelayConfig, RelayService
 from signaling.routes import SignalingRoutes, errors_middleware
 from signaling.rtc_messages import COMMANDS as RTC_COMMANDS
-from signaling.service import Limits, SignalingService
+from signaling.service import Limits, SignalingService, cancel_all
 from signaling.store import SessionStore
 from signaling.turn import IceConfig, ice_servers
 from streaming.live import StreamLimits
@@ -57,6 +61,7 @@ from streaming.metrics import StreamingMetrics
 from streaming.routes import StreamingRoutes
 from streaming.service import StreamingService
 from streaming.store import ChannelStore
+from webhooks import Dispatcher, HookStore, Policy, WebhookMetrics, targets_of
 
 log = logging.getLogger("podium.app")
 
@@ -128,18 +133,12 @@ def create_app(
             embedded = EmbeddedStore(settings.data_dir)
             url = await embedded.start()
             log.info("embedded store started", extra={"store_dir": str(embedded.dir)})
-        # A bounded pool that queues callers rather than failing them: a join storm waits a few
-        # milliseconds for a connection instead of being refused "too many connections".
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=settings.store_connections,
-            timeout=5,
-            socket_timeout=5,
-            socket_connect_timeout=5,
-            health_check_interval=15,
-        )
-        # The client owns the pool: closing the client closes every connection of it.
-        client = aioredis.Redis.from_pool(pool)
+        try:
+            client = store_client(settings, url)  # one server, or a Redis Cluster
+        except BaseException:
+            if embedded is not None:
+                await embedded.stop()
+            raise
         app[REDIS] = client
         try:
             yield
@@ -266,9 +265,56 @@ def create_app(
                 [asyncio.ensure_future(c) for c in closing], timeout=settings.drain_seconds
             )
 
+    # The operator dashboard: the overview and series routes, and this node's series sampler (every
+    # node samples; the store keeps one sample per period). After streaming's, so it stops first.
+    dashboard_routes = DashboardRoutes()
+
+    async def dashboard_context(app: web.Application) -> AsyncIterator[None]:
+        signaling = app[SIGNALING]
+        series = SeriesStore(signaling.store, period=settings.series_period)
+        dashboard_routes.bind(signaling, OverviewReader(signaling.store), series)
+        sampler = SeriesSampler(series, [s.id for s in programme.sessions], clock)
+        task = asyncio.create_task(sampler.run(), name="podium-series")
+        try:
+            yield
+        finally:
+            await cancel_all([task])
+
+    # Webhooks: every node takes the dispatch leases it can; one node per session sends its events.
+    # After streaming's context, so it stops first (releasing its leases while the store answers).
+    webhook_metrics = WebhookMetrics(registry)
+
+    async def webhook_context(app: web.Application) -> AsyncIterator[None]:
+        if not settings.webhook_urls:
+            yield
+            return
+        signaling = app[SIGNALING]
+        dispatcher = Dispatcher(
+            HookStore(signaling.store),
+            tuple(s.id for s in programme.sessions),
+            targets_of(settings.webhook_urls),
+            secret=settings.webhook_secret,
+            policy=Policy(
+                attempts=settings.webhook_attempts,
+                backoff=settings.webhook_backoff,
+                backoff_cap=settings.webhook_backoff_cap,
+                timeout=settings.webhook_timeout,
+            ),
+            metrics=webhook_metrics,
+            node=signaling.presence.node,
+            clock=clock,
+        )
+        await dispatcher.start()
+        try:
+            yield
+        finally:
+            await dispatcher.stop()
+
     app.cleanup_ctx.append(store_context)
     app.cleanup_ctx.append(signaling_context)
     app.cleanup_ctx.append(streaming_context)
+    app.cleanup_ctx.append(webhook_context)
+    app.cleanup_ctx.append(dashboard_context)
     app.cleanup_ctx.append(LoopLag(registry).context)
     app.on_shutdown.append(drain)
 
@@ -280,6 +326,15 @@ def create_app(
     routes.add_to(app)
     qna_routes.add_to(app)
     stream_routes.add_to(app)
+    dashboard_routes.add_to(app)
+    # Participation reports (operators), bound once the contexts above have started signaling.
+    report_routes = ReportRoutes()
+    report_routes.add_to(app)
+
+    async def bind_reports(app: web.Application) -> None:
+        report_routes.bind(app[SIGNALING])
+
+    app.on_startup.append(bind_reports)
     add_page_routes(app)
     return app
 

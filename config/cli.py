@@ -32,6 +32,9 @@ PAGES: dict[Role, str] = {
     Role.INTERPRETER: "/booth",
 }
 
+# The operator's page is the event's dashboard, not a session's: ``/operator``.
+OPERATOR_PAGE = "/operator"
+
 # (label, role, mode, page under /s/<session>): pages that do not exist yet fall back to the
 # participant page, which shows the person's role.
 DEMO_ROLES: tuple[tuple[str, Role, str, str], ...] = (
@@ -100,6 +103,17 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--redis-url")
     export.add_argument("--data-dir", type=Path)
     export.set_defaults(run=_qa_export)
+
+    report = sub.add_parser("report", help="the participation report of a session or the event")
+    which = report.add_mutually_exclusive_group(required=True)
+    which.add_argument("--session", help="one session's report")
+    which.add_argument("--event", action="store_true", help="the whole event's report")
+    report.add_argument("--format", choices=["json", "csv", "html"], default="json")
+    report.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    report.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    report.add_argument("--redis-url")
+    report.add_argument("--data-dir", type=Path)
+    report.set_defaults(run=_report)
 
     programme = sub.add_parser("programme", help="check or import a programme")
     psub = programme.add_subparsers(required=True, metavar="ACTION")
@@ -199,7 +213,8 @@ async def _print_demo_links(app: web.Application) -> None:
             lang="fr" if role is Role.INTERPRETER else "",
         )
         code = await create_join_code(service, identity, ttl=8 * 3600, code_ttl=7 * 86400)
-        lines.append(f"  {label:<28} {settings.base_url}/s/{session.id}{page}#code={code}")
+        path = OPERATOR_PAGE if role is Role.OPERATOR else f"/s/{session.id}{page}"
+        lines.append(f"  {label:<28} {settings.base_url}{path}#code={code}")
     print("\n".join(lines), flush=True)
 
 
@@ -220,11 +235,10 @@ def _link(args: argparse.Namespace) -> int:
     unknown = [s for s in named if not programme.session(s)]
     if unknown:
         raise UsageError(f"no session {unknown[0]!r} in {settings.programme}")
-    if not named:
+    if not named and identity.role is not Role.OPERATOR:
         raise UsageError("name a session (not only '*'): the link opens its page")
     if not 0 < args.valid <= 366:
         raise UsageError("--valid is 0–366 days")
-    first = named[0]
 
     async def make(store: SessionStore) -> str:
         return await store_join_code(
@@ -232,7 +246,10 @@ def _link(args: argparse.Namespace) -> int:
         )
 
     code = asyncio.run(_with_store(settings, make))
-    print(f"{settings.base_url}/s/{first}{PAGES.get(identity.role, '')}#code={code}")
+    if identity.role is Role.OPERATOR:  # every session the token names, on the dashboard
+        print(f"{settings.base_url}{OPERATOR_PAGE}#code={code}")
+        return 0
+    print(f"{settings.base_url}/s/{named[0]}{PAGES.get(identity.role, '')}#code={code}")
     return 0
 
 
@@ -247,16 +264,15 @@ def _qa_export(args: argparse.Namespace) -> int:
 
 async def _with_store(settings: Settings, work: Callable[[SessionStore], Awaitable[T]]) -> T:
     """Runs ``work`` on the node's store: its URL, or the embedded one (running or not)."""
-    import redis.asyncio as aioredis
-
     from config.embedded import EmbeddedStore
+    from config.store import store_client
 
     embedded: EmbeddedStore | None = None
     url = settings.redis_url
     if not url:
         embedded = EmbeddedStore(settings.data_dir)
         url = embedded.url if embedded.socket.exists() else await embedded.start()
-    client = aioredis.Redis.from_url(url)
+    client = store_client(settings, url)  # one server, or a Redis Cluster
     try:
         return await work(SessionStore(client, prefix=settings.key_prefix, history_size=1))
     finally:
@@ -280,6 +296,41 @@ async def _export_text(settings: Settings, session: str, fmt: str, table: str) -
     if fmt == "json":
         return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
     return to_csv(data, table)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo
+
+    from config.programme import load_programme
+    from reporting import render
+    from reporting.report_store import ReportStore
+
+    settings = load_settings(overrides={"redis_url": args.redis_url, "data_dir": args.data_dir})
+    programme = load_programme(settings.programme)
+    event, zone, now = programme.event, ZoneInfo(programme.event.timezone), time.time()
+    session = None if args.event else programme.session(args.session)
+    if not args.event and session is None:
+        raise UsageError(f"no session {args.session!r} in {settings.programme}")
+
+    def bar(done: int, total: int) -> None:
+        filled = 30 * done // max(1, total)
+        end = "\n" if done == total else ""
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} sessions{end}")
+        sys.stderr.flush()
+
+    async def read(store: SessionStore) -> str:
+        reports = ReportStore(store)
+        if session is not None:
+            report = await reports.session_report(session, now=now)
+            return render.session_text(
+                report, args.format, event_id=event.id, event_title=event.title,
+                now_ms=int(now * 1000), zone=zone,
+            )  # fmt: skip
+        progress = None if args.quiet else bar
+        whole = await reports.event_report(programme, now=now, progress=progress)
+        return render.event_text(whole, args.format, zone=zone)
+
+    return _write_out(asyncio.run(_with_store(settings, read)), args.output)
 
 
 def _programme_check(args: argparse.Namespace) -> int:

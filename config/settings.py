@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from signaling.turn import valid_ice_url
+from webhooks.delivery import targets_of
+from webhooks.errors import InvalidTarget
 
 DEFAULT_PROGRAMME = Path(__file__).parent / "programmes" / "summit.toml"
 
@@ -25,6 +27,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     redis_url: str = ""
+    redis_cluster: bool = False
     data_dir: Path = Path("data")
     programme: Path = DEFAULT_PROGRAMME
     demo: bool = False
@@ -59,6 +62,13 @@ class Settings:
     stream_max_channels: int = 16
     stream_media_timeout: float = 5.0
     stream_record: bool = True
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str = field(default="", repr=False)
+    webhook_attempts: int = 8
+    webhook_backoff: float = 1.0
+    webhook_backoff_cap: float = 60.0
+    webhook_timeout: float = 10.0
+    series_period: float = 15.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -143,6 +153,8 @@ def load_settings(
 def _check(settings: Settings) -> None:
     if not 0 <= settings.port <= 65535:
         raise SettingsError(f"port must be 0–65535, got {settings.port}")
+    if settings.redis_cluster:
+        check_cluster_url(settings.redis_url)
     if settings.history_size < 10:
         raise SettingsError("history_size must be at least 10")
     if settings.max_frame_bytes < 1024:
@@ -164,3 +176,40 @@ def _check(settings: Settings) -> None:
         raise SettingsError("stream_max_listeners and stream_max_channels must not be negative")
     if not 1.0 <= settings.stream_media_timeout <= 60.0:
         raise SettingsError("stream_media_timeout must be 1–60 seconds")
+    _check_webhooks(settings)
+    if not 1.0 <= settings.series_period <= 3600.0:
+        raise SettingsError("series_period must be 1–3600 seconds")
+
+
+def check_cluster_url(url: str) -> None:
+    """Raises unless ``url`` can name a Redis Cluster node.
+
+    A cluster is reached over TCP: the embedded store (no URL) and unix sockets are single servers.
+
+    Raises:
+        SettingsError: it cannot.
+    """
+    if not url.startswith(("redis://", "rediss://")):
+        raise SettingsError(
+            "redis_cluster needs a redis:// or rediss:// redis_url naming one of the cluster's nodes"
+        )
+
+
+def _check_webhooks(settings: Settings) -> None:
+    # The secret is never put in a message: a refusal names the setting only.
+    try:
+        targets_of(settings.webhook_urls)
+    except InvalidTarget as exc:
+        raise SettingsError(f"webhook_urls: {exc}") from None
+    if settings.webhook_urls and len(settings.webhook_secret) < 32:
+        raise SettingsError(
+            "webhook_secret must be at least 32 characters when webhook_urls is set"
+        )
+    if not 1 <= settings.webhook_attempts <= 50:
+        raise SettingsError("webhook_attempts must be 1–50")
+    if not 0.01 <= settings.webhook_backoff <= 3600.0:
+        raise SettingsError("webhook_backoff must be 0.01–3600 seconds")
+    if not settings.webhook_backoff <= settings.webhook_backoff_cap <= 86_400.0:
+        raise SettingsError("webhook_backoff_cap must be webhook_backoff–86400 seconds")
+    if not 0.1 <= settings.webhook_timeout <= 120.0:
+        raise SettingsError("webhook_timeout must be 0.1–120 seconds")

@@ -64,4 +64,5 @@ def add_page_routes(app: web.Application) -> None:
     app.router.add_get("/s/{session}/display", _page("display.html"))
     app.router.add_get("/s/{session}/desk", _page("desk.html"))
     app.router.add_get("/s/{session}/booth", _page("booth.html"))
+    app.router.add_get("/operator", _page("operator.html"))
     app.router.add_static("/static/", STATIC, show_index=False, append_version=False)

@@ -1,30 +1,32 @@
 """Fan-out: one store subscription per session per node; each event framed once, written to every socket.
 
-A ``Feed`` holds a session's local sinks by audience. Events arrive from pub/sub in seq order; a gap
-(a lost message, a pub/sub reconnect) is filled from the history stream before delivery goes on, so
-sockets see every event once and in order. Writing never awaits: a sink whose send buffer is over its
-bound is cut off by the sink itself and dropped here.
+A ``Feed`` holds a session's local sinks by audience. Events arrive from (sharded) pub/sub in seq order;
+a gap (a lost message, a pub/sub reconnect, a channel moved to another shard) is filled from the history
+stream before delivery goes on, so sockets see every event once and in order. Each subscription
+connection (one per store shard) has its own reader task. Writing never awaits: a sink whose send
+buffer is over its bound is cut off by the sink itself and dropped here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 import redis.asyncio as aioredis
 import redis.exceptions
 
 from signaling.framing import text_frame
-from signaling.store import AUDIENCE_ALL, SessionStore
+from signaling.store import AUDIENCE_ALL, TRANSIENT_SEQ, SessionStore
+from signaling.subscriber import Subscriber
 
 log = logging.getLogger("podium.fanout")
 
-TRANSIENT_SEQ = 0
+__all__ = ["TRANSIENT_SEQ", "FanoutMetrics", "Feed", "Hub", "Sink"]
 
 
 class Sink(Protocol):
@@ -87,12 +89,11 @@ class Hub:
         self._store = store
         self._metrics = metrics
         self._clock = clock
-        self._pubsub = client.pubsub()
+        self._subscriber = Subscriber(client)
         self._feeds: dict[str, Feed] = {}
         self._by_channel: dict[bytes, Feed] = {}
         self._confirm: dict[bytes, asyncio.Future[None]] = {}
-        self._reader: asyncio.Task[None] | None = None
-        self._broken = False
+        self._readers: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -102,19 +103,18 @@ class Hub:
         return self._feeds
 
     async def start(self) -> None:
-        """Starts the reader task."""
-        self._reader = asyncio.create_task(self._read(), name="podium-fanout-reader")
+        """Readies the hub; a shard's reader task starts with the first subscription on it."""
+        self._stopping = False
 
     async def stop(self) -> None:
-        """Stops reading and closes the subscription connection."""
+        """Stops reading and closes the subscription connections."""
         self._stopping = True
-        tasks = [t for t in (self._reader, *self._tasks) if t is not None]
+        tasks = [*self._readers.values(), *self._tasks]
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=5)
-        with contextlib.suppress(Exception):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self._subscriber.aclose()
 
     async def attach(self, session: str) -> Feed:
         """Returns the session's feed, subscribing first if this node has none yet."""
@@ -161,7 +161,8 @@ class Hub:
     async def _subscribe(self, feed: Feed) -> None:
         confirm: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._confirm[feed.channel] = confirm
-        await self._pubsub.subscribe(feed.channel)
+        await self._subscriber.subscribe(feed.channel)
+        self._start_readers()
         try:
             await asyncio.wait_for(confirm, timeout=10)
         except TimeoutError as exc:
@@ -171,16 +172,27 @@ class Hub:
         feed.last_seq = max(feed.last_seq, seq)
         self._drain_backlog(feed)
 
-    async def _read(self) -> None:
+    def _start_readers(self) -> None:
+        for shard in self._subscriber.shards():
+            if shard not in self._readers and not self._stopping:
+                task = asyncio.create_task(self._read(shard), name="podium-fanout-reader")
+                self._readers[shard] = task
+                task.add_done_callback(partial(self._reader_done, shard))
+
+    def _reader_done(self, shard: str, task: asyncio.Task[None]) -> None:
+        if self._readers.get(shard) is task:
+            del self._readers[shard]
+
+    async def _read(self, shard: str) -> None:
+        """Reads one shard's connection until the hub stops or the shard holds no subscription."""
         delay = 0.05
-        while not self._stopping:
+        broken = False
+        while not self._stopping and shard in self._subscriber.shards():
+            self._start_readers()  # a channel moved after a resharding may have opened a shard
             try:
-                if not self._pubsub.subscribed:
-                    await asyncio.sleep(0.05)
-                    continue
-                message = await self._pubsub.get_message(timeout=1.0)
-                if self._broken:
-                    self._broken = False
+                message = await self._subscriber.get_message(shard, timeout=1.0)
+                if broken:
+                    broken = False
                     self._resync_all()
                 delay = 0.05
                 if message is not None:
@@ -188,11 +200,11 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                if not self._broken:
+                if not broken:
                     log.warning(
                         "fan-out subscription lost; will catch up from history", exc_info=True
                     )
-                self._broken = True
+                broken = True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
@@ -201,14 +213,21 @@ class Hub:
         channel = message.get("channel")
         if not isinstance(channel, bytes):
             return
-        if kind == "subscribe":
+        feed = self._by_channel.get(channel)
+        if kind == "ssubscribe":
             confirm = self._confirm.pop(channel, None)
             if confirm is not None and not confirm.done():
                 confirm.set_result(None)
+            elif feed is not None and feed.last_seq >= 0:
+                # Subscribed again (a reconnect, or the channel moved to another shard): whatever
+                # was published in between is in the history.
+                self._fill(feed, None)
             return
-        if kind != "message":
+        if kind == "sunsubscribe" and feed is not None:
+            log.warning("session channel of %s moved; waiting to follow it", feed.session)
             return
-        feed = self._by_channel.get(channel)
+        if kind != "smessage":
+            return
         data = message.get("data")
         if feed is None or not isinstance(data, bytes):
             return

@@ -62,6 +62,25 @@ class SessionKeys:
         """Short-lived flag: a presence broadcast is already scheduled (the coalescing window)."""
         return self.tag + ":pres:due"
 
+    @property
+    def people(self) -> str:
+        """Hash: person → ``{"mode","role","group","country"}`` (JSON) as they first joined."""
+        return self.tag + ":pres:people"
+
+    @property
+    def peak(self) -> str:
+        """Hash: ``online`` (the most people online at once) and ``at`` (ms, when first reached)."""
+        return self.tag + ":pres:peak"
+
+    @property
+    def series(self) -> str:
+        """List: ``"<ms> <online> <venue> <remote>"`` samples of people online, one per period."""
+        return self.tag + ":pres:series"
+
+    def heard(self, channel: str) -> str:
+        """Set: everyone who listened to a stream channel (the report's languages listened)."""
+        return self.tag + ":stream:heard:" + channel
+
     def node_tabs(self, node: str) -> str:
         """Hash: person → connections on one node (so a dead node's can be subtracted)."""
         return self.tag + ":pres:node:" + node

@@ -38,6 +38,7 @@ STORE_OPERATIONS = frozenset(
         "join_code",
         "subscribe",
         "relay",
+        "webhook",
     }
 )
 REJECT_REASONS = frozenset(

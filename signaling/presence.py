@@ -2,11 +2,13 @@
 
 The store keeps, per session, each person's open connections across nodes and per node (so the
 connections of a node that died can be subtracted by any survivor once its lease lapses), the number
-of people online per ``mode|role``, and the set of everyone who ever joined.
+of people online per ``mode|role``, and the set of everyone who ever joined; for the participation
+report, who each person was when they first joined and the peak of people online at once.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,15 +34,24 @@ local function podium_leave(tabs, kinds, counts, node_hash, sub, n)
 end
 """
 
-# KEYS: tabs, kinds, counts, node_hash, nodes, unique; ARGV: sub, kind, node, lease expiry (ms)
+# KEYS: tabs, kinds, counts, node_hash, nodes, unique, people, peak
+# ARGV: sub, kind, node, lease expiry (ms), person (JSON), now (ms)
+# The participation report's figures are kept here, once cluster-wide: who each person was when they
+# first joined (first join wins) and the most people online at once, with when it was first reached.
 _JOIN = r"""
 local n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 redis.call('HINCRBY', KEYS[4], ARGV[1], 1)
 redis.call('ZADD', KEYS[5], ARGV[4], ARGV[3])
 redis.call('SADD', KEYS[6], ARGV[1])
 if n == 1 then
+  redis.call('HSETNX', KEYS[7], ARGV[1], ARGV[5])
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
   redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+  local online = 0
+  for _, v in ipairs(redis.call('HVALS', KEYS[3])) do online = online + tonumber(v) end
+  if online > tonumber(redis.call('HGET', KEYS[8], 'online') or '0') then
+    redis.call('HSET', KEYS[8], 'online', online, 'at', ARGV[6])
+  end
   return 1
 end
 return 0
@@ -127,11 +138,39 @@ class PresenceStore:
         """The keys of one session."""
         return SessionKeys(self.prefix, session)
 
-    async def join(self, session: str, sub: str, kind: str, lease_until_ms: int) -> bool:
-        """Counts one more connection of ``sub``; True when the person was not online before."""
+    async def join(
+        self,
+        session: str,
+        sub: str,
+        kind: str,
+        lease_until_ms: int,
+        *,
+        now_ms: int,
+        group: str = "",
+        country: str = "",
+    ) -> bool:
+        """Counts one more connection of ``sub``; True when the person was not online before.
+
+        Args:
+            session: the session.
+            sub: the person.
+            kind: ``mode|role`` of this connection.
+            lease_until_ms: this node's presence lease expiry.
+            now_ms: the time of the join (when a new peak of people online was reached).
+            group: the person's stakeholder group, for the participation report.
+            country: the person's country, for the participation report.
+        """
         k = self.keys(session)
-        keys = [k.tabs, k.kinds, k.counts, k.node_tabs(self.node), k.nodes, k.unique]
-        return bool(await self._join(keys=keys, args=[sub, kind, self.node, lease_until_ms]))
+        keys = [k.tabs, k.kinds, k.counts, k.node_tabs(self.node), k.nodes, k.unique,
+                k.people, k.peak]  # fmt: skip
+        mode, _, role = kind.partition("|")
+        person = json.dumps(
+            {"mode": mode, "role": role, "group": group, "country": country},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        args: list[str | int] = [sub, kind, self.node, lease_until_ms, person, now_ms]
+        return bool(await self._join(keys=keys, args=args))
 
     async def leave(self, session: str, sub: str) -> bool:
         """Counts one connection of ``sub`` fewer; True when the person is no longer online."""

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, Protocol, get_args
 
 from signaling import rtc_messages as rtc
 from signaling.errors import MediaConflict, MediaNotFound, NotAllowed
-from signaling.fanout import TRANSIENT_SEQ
 from signaling.identity import Role
 from signaling.media import check_sdp, relayable_candidate
 from signaling.messages import Message, encode
@@ -389,9 +388,7 @@ class RelayService:
             self.metrics.grant_to_media.observe(max(0.0, self.clock() - float(granted)))
 
     async def _publish(self, session: str, audience: str, message: Message) -> None:
-        channel = self.store.keys(session).channel
-        payload = f"{TRANSIENT_SEQ} {audience} 0\n".encode() + encode(message)
-        await self.store.guard("relay", self.store.client.publish(channel, payload))
+        await self.store.publish(session, encode(message), audience=audience, operation="relay")
 
     def _own(self, conn: Connection, media: str) -> None:
         self._owned.setdefault(conn, set()).add(media)

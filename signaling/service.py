@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from signaling.errors import InvalidTransition, SignalingError, UnknownSession
-from signaling.fanout import TRANSIENT_SEQ, Hub
+from signaling.fanout import Hub
 from signaling.identity import Identity, TokenKeys
 from signaling.lifecycle import (
     Lifecycle,
@@ -147,9 +147,16 @@ class SignalingService:
     async def joined(self, session_id: str, identity: Identity) -> None:
         """Counts a new connection and schedules a coalesced presence broadcast."""
         kind = f"{identity.mode}|{identity.role.value}"
-        await self.store.guard(
-            "presence", self.presence.join(session_id, identity.sub, kind, self.lease_until())
+        joining = self.presence.join(
+            session_id,
+            identity.sub,
+            kind,
+            self.lease_until(),
+            now_ms=int(self.clock() * 1000),
+            group=identity.group,
+            country=identity.country,
         )
+        await self.store.guard("presence", joining)
         self.touch_presence(session_id)
 
     async def left(self, session_id: str, identity: Identity) -> None:
@@ -197,9 +204,7 @@ class SignalingService:
         """Publishes the session's presence to every node (a transient message, not in history)."""
         counts = await self.counts(session_id)
         frame = encode(Presence(session=session_id, **presence_view(counts)))
-        channel = self.store.keys(session_id).channel
-        payload = f"{TRANSIENT_SEQ} a 0\n".encode() + frame
-        await self.store.guard("presence", self.store.client.publish(channel, payload))
+        await self.store.publish(session_id, frame, operation="presence")
         return counts
 
     async def maintain(self) -> None:

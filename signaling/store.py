@@ -3,6 +3,11 @@
 Every write that clients see is one Lua script on the session's hash-tagged keys: it changes state,
 numbers the event, appends it to the history stream and publishes it, atomically. The frame is assembled
 in the script so that the bytes stored, published and written to sockets are the same.
+
+Session channels are sharded pub/sub channels (SPUBLISH/SSUBSCRIBE, Redis 7+ and Valkey): a channel
+carries its session's hash tag, so on a Redis Cluster it lives on the shard that owns the session's
+slot and a message never crosses the cluster bus; on one server the same commands behave like
+PUBLISH/SUBSCRIBE, so there is one code path.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ T = TypeVar("T")
 
 AUDIENCE_ALL = "a"
 AUDIENCE_STAFF = "s"
+
+# The seq of a transient message (presence, relayed signalling): published, never stored.
+TRANSIENT_SEQ = 0
 
 
 def audience_of(*parts: str) -> str:
@@ -51,7 +59,7 @@ local function podium_append(meta, hist, chan, session_json, body, audience, max
   local frame = '{"type":"event","session":' .. session_json .. ',"epoch":"' .. epoch
     .. '","seq":' .. seq .. ',"ts":' .. ms .. ',' .. body
   redis.call('XADD', hist, 'MAXLEN', maxlen, seq .. '-0', 'a', audience, 'f', frame)
-  redis.call('PUBLISH', chan, seq .. ' ' .. audience .. ' ' .. ms .. '\n' .. frame)
+  redis.call('SPUBLISH', chan, seq .. ' ' .. audience .. ' ' .. ms .. '\n' .. frame)
   return {epoch, seq}
 end
 """
@@ -189,6 +197,24 @@ class SessionStore:
             ),
         )
         return _text(result[0]), int(result[1])
+
+    async def publish(
+        self, session: str, frame: bytes, *, audience: str = AUDIENCE_ALL, operation: str
+    ) -> None:
+        """Publishes a transient message to every node's sinks of a session (not kept in history).
+
+        Args:
+            session: the session id.
+            frame: the message, as written to sockets.
+            audience: who receives it (``a``, ``s``, ``u:<sub>`` or a union).
+            operation: the store-errors metric label of the caller.
+
+        Raises:
+            StoreUnavailable: the store did not answer; the message may not have been sent.
+        """
+        payload = f"{TRANSIENT_SEQ} {audience} 0\n".encode() + frame
+        channel = self.keys(session).channel
+        await self.guard(operation, self.client.spublish(channel, payload))
 
     async def lifecycle(self, session: str) -> Lifecycle:
         """A session's current lifecycle state."""

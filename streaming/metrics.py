@@ -119,7 +119,10 @@ class StreamingMetrics:
     def offline(self, reason: str) -> None:
         """Counts a channel going offline."""
         self.transitions.labels(
-            bounded(reason, frozenset({"deleted", "no_media", "failed", "shutdown", "node_lost"}))
+            bounded(
+                reason,
+                frozenset({"deleted", "no_media", "failed", "shutdown", "node_lost", "released"}),
+            )
         ).inc()
 
     def refused(self, code: str) -> None:

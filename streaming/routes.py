@@ -94,6 +94,9 @@ class StreamingRoutes:
         app.router.add_put(
             "/api/v1/sessions/{session}/channels/{channel}/external", self._wrap(self.external)
         )
+        app.router.add_post(
+            "/api/v1/sessions/{session}/channels/{channel}/release", self._wrap(self.release)
+        )
         app.router.add_get("/api/v1/sessions/{session}/recordings", self._wrap(self.recordings))
         app.router.add_get(
             "/api/v1/sessions/{session}/recordings/{name}", self._wrap(self.recording)
@@ -222,6 +225,14 @@ class StreamingRoutes:
             raise ChannelForbidden("only operators and production manage channels")
         url = external_url(await _json(request))
         return web.json_response({"channel": await self.service.set_external(session, spec, url)})
+
+    async def release(self, request: web.Request) -> web.StreamResponse:
+        """An operator forces a takeover: the channel's publisher is let go, on whichever node."""
+        identity, session, spec = self._channel(request)
+        if identity.role is not Role.OPERATOR:
+            raise ChannelForbidden("only operators release a channel")
+        view, released = await self.service.release(session, spec)
+        return web.json_response({"channel": view, "released": released})
 
     async def recordings(self, request: web.Request) -> web.StreamResponse:
         """An operator lists a session's recordings."""

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from signaling.errors import RateLimited
+from signaling.errors import RateLimited, StoreUnavailable
 from signaling.identity import Identity
 from signaling.programme import Programme, Session
 from signaling.ratelimit import TokenBucket
@@ -67,6 +67,7 @@ log = logging.getLogger("podium.streaming")
 IceServers = Callable[[Identity], list[dict[str, Any]]]
 
 _ENDED = "the channel ended while it was being taken over; publish again"
+RELEASED = "released"  # an operator let the channel go (a forced takeover from another booth)
 
 
 class StreamingService:
@@ -224,6 +225,8 @@ class StreamingService:
         key = (session.id, spec.id)
         async with self._lock(key):
             current = self.channels.get(key)
+            if current is not None and current.live and await self._released(current):
+                current = None  # an operator released it elsewhere: this publish starts afresh
             try:
                 replacing = check_takeover(
                     current.publisher.sub if current else None, identity, takeover=takeover
@@ -481,6 +484,15 @@ class StreamingService:
             elif state in ("failed", "closed"):
                 await self._drop_listener(live, peer)
 
+        # Who heard which channel, for the participation report (reporting.report_store reads the
+        # set; one per channel of the session, so bounded). Written last, after the synchronous
+        # setup, and a store failure costs a report figure, never the playback already set up.
+        store = self.store.store
+        heard = store.keys(session.id).heard(spec.id)
+        try:
+            await store.guard("append", store.client.sadd(heard, identity.sub))
+        except StoreUnavailable:
+            log.warning("could not record a listener for the report", exc_info=True)
         return peer, answer
 
     def _encoded(self, live: LiveChannel) -> dict[str, EncodedTrack]:
@@ -650,14 +662,50 @@ class StreamingService:
                 record = await self.store.record(live.session, live.spec.id)
                 if live.ended:
                     pass
+                elif _released(record):
+                    await self.end(live, RELEASED, lost=True)  # an operator let it go elsewhere
                 elif record.node != self.node or record.state is not State.LIVE:
                     # Reaped while this node could not renew (a store outage): live again.
                     await self._announce(live, "publishing")
-                elif await self._renew(live) < 0:
+                elif await self._renew(live) < 0 and not await self._released(live):
                     await self._announce(live, "publishing")  # reaped meanwhile (or lost)
             for listener in list(live.listeners.values()):
                 if not listener.connected and now - listener.created > self.limits.connect_timeout:
                     await self._drop_listener(live, listener)
+
+    async def release(self, session: Session, spec: ChannelSpec) -> tuple[dict[str, Any], bool]:
+        """An operator's forced takeover: the channel's publisher is let go, whichever node has it.
+
+        Carried here, the channel ends now. Elsewhere its claim is dropped and its record written
+        offline (reason ``released``) in one script; the carrying node finds that at its next health
+        round and closes its publisher without writing. Either way any publisher may publish at once.
+
+        Returns:
+            The channel's view now, and whether there was anything to release.
+        """
+        live = self.channels.get((session.id, spec.id))
+        if live is not None and not live.ended:
+            await self.end(live, RELEASED)
+            record = await self.store.record(session.id, spec.id)
+            return channel_view(session.id, spec, record, self.now_ms()), True
+        now = self.now_ms()
+
+        def offline(stored: ChannelRecord) -> tuple[ChannelRecord, dict[str, Any]] | None:
+            if stored.state is not State.LIVE:
+                return None
+            record = stored.went_offline(RELEASED, now)
+            return record, channel_view(session.id, spec, record, now)
+
+        # Counted offline by the carrying node when it ends the channel (the metric is per node).
+        record, seq = await self.store.release(session.id, spec.id, offline)
+        return channel_view(session.id, spec, record, now), seq >= 0
+
+    async def _released(self, live: LiveChannel) -> bool:
+        """Ends a channel carried here that an operator released through another node."""
+        if _released(await self.store.record(live.session, live.spec.id)):
+            await self.end(live, RELEASED, lost=True)
+            return True
+        return False
 
     async def _renew(self, live: LiveChannel) -> int:
         # The lease and this node's figures, on the record as stored at write time (the external
@@ -727,3 +775,8 @@ class StreamingService:
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
         return lock
+
+
+def _released(record: ChannelRecord) -> bool:
+    """The record says an operator released the channel (and no publisher went live since)."""
+    return record.state is State.OFFLINE and record.reason == RELEASED

@@ -107,6 +107,23 @@ return r[2]
 """
 )
 
+# An operator's release (a forced takeover): the channel's claim is dropped and, if the record is
+# still the one read, it is written offline with its event; a live record read but changed meanwhile
+# is refused (-2) so the caller reads again; with no record ('') only the claim goes: 0 when there
+# was one, -1 when not. KEYS: meta hist chan streams claims; ARGV: session_json body audience maxlen
+# epoch channel record expected.
+_RELEASE = (
+    APPEND_LUA
+    + r"""
+if (redis.call('HGET', KEYS[4], ARGV[6]) or '') ~= ARGV[8] then return -2 end
+local held = redis.call('HDEL', KEYS[5], ARGV[6])
+if ARGV[7] == '' then return held - 1 end
+redis.call('HSET', KEYS[4], ARGV[6], ARGV[7])
+local r = podium_append(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+return r[2]
+"""
+)
+
 # One node's listener counts, then the cluster-wide totals; an event only when the totals changed.
 # Fields are ``<node>|<channel>`` = ``<count> <lease expiry ms>``: a node that stops renewing its
 # counts (it died) drops out of the totals at its lease's end.
@@ -179,6 +196,7 @@ class ChannelStore:
         self._swap = store.client.register_script(_SWAP)
         self._claim = store.client.register_script(_CLAIM)
         self._held = store.client.register_script(_HELD)
+        self._release = store.client.register_script(_RELEASE)
 
     async def records(self, session: str) -> dict[str, ChannelRecord]:
         """Every channel record of a session (channels never written are absent)."""
@@ -356,6 +374,45 @@ class ChannelStore:
             seq = int(await self.store.guard("append", self._held(keys=keys, args=args)))
             if seq != -2:
                 return seq
+        raise StoreUnavailable("the channel kept changing, try again", retry_after=1.0)
+
+    async def release(
+        self,
+        session: str,
+        channel: str,
+        change: Callable[[ChannelRecord], tuple[ChannelRecord, dict[str, Any]] | None],
+    ) -> tuple[ChannelRecord, int]:
+        """Drops the channel's claim (whoever holds it) and writes the record as ``change`` makes it
+        of the stored one (None: the claim only), atomically; read and made again if another write
+        came between.
+
+        Returns:
+            The record now, and the event's seq; 0 when nothing was written but the claim;
+            -1 when there was neither a claim nor a record to change (nothing to release).
+
+        Raises:
+            StoreUnavailable: other writes kept coming between (the client may retry).
+        """
+        k = self.store.keys(session)
+        keys = [k.meta, k.history, k.channel, streams_key(self.store, session),
+                claims_key(self.store, session)]  # fmt: skip
+        for _ in range(10):
+            raw = await self.store.guard(
+                "read", self.store.client.hget(streams_key(self.store, session), channel)
+            )
+            stored = ChannelRecord() if raw is None else ChannelRecord.from_json(json.loads(raw))
+            made = change(stored)
+            record, value = stored, ""
+            body: str | bytes = ""
+            if made is not None:
+                record, view = made
+                body, value = event_body(EVENT, {"channel": view}), json.dumps(record.to_json())
+            args: list[str | bytes | int] = [encode(session), body, AUDIENCE_ALL,
+                                             self.store.history_size, new_epoch(), channel, value,
+                                             raw or b""]  # fmt: skip
+            seq = int(await self.store.guard("append", self._release(keys=keys, args=args)))
+            if seq != -2:
+                return record, seq
         raise StoreUnavailable("the channel kept changing, try again", retry_after=1.0)
 
     async def snapshot(self, session: str) -> tuple[dict[str, ChannelRecord], dict[str, int]]:

@@ -9,14 +9,16 @@ import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from redis.asyncio.cluster import RedisCluster
 
 from config.app import create_app
 from config.appkeys import SIGNALING
@@ -26,6 +28,7 @@ from signaling.client import PodiumClient
 from signaling.errors import StoreUnavailable
 from signaling.identity import Identity, Mode, Role, TokenKeys, mint
 from signaling.programme import Event, Programme, Session
+from tests.cluster_store import ClusterStore
 
 SECRET = "test-secret-for-podium-tests-0123456789abcdef"
 ORIGIN = "http://podium.test"
@@ -51,10 +54,71 @@ def store_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     asyncio.run(store.stop())
 
 
+@pytest.fixture(scope="session")
+def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A three-primary Redis Cluster on loopback, started once per run by the first test that asks."""
+    cluster = ClusterStore(tmp_path_factory.mktemp("cluster"))
+    url = asyncio.run(cluster.start())
+    yield url
+    asyncio.run(cluster.stop())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Registers the ``both_stores`` marker."""
+    config.addinivalue_line(
+        "markers", "both_stores: runs each test on one store server and on a Redis Cluster"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module marked ``both_stores`` runs its store-using tests twice: [single] and [cluster]."""
+    if metafunc.definition.get_closest_marker("both_stores") and (
+        "store_kind" in metafunc.fixturenames
+    ):
+        metafunc.parametrize("store_kind", STORE_KINDS, indirect=True)
+
+
+STORE_KINDS = ("single", "cluster")
+
+
 @pytest.fixture
-async def redis_client(store_url: str) -> AsyncIterator[aioredis.Redis]:
-    """A plain client of the test store."""
-    client = aioredis.Redis.from_url(store_url)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Which store a test runs on: both in a ``both_stores`` module, else ``PODIUM_TEST_STORE``
+    (``single``, the default, or ``cluster``: every test on the cluster, except those that build
+    their own store URL — a dead unix socket, a CLI's environment — which assume one server)."""
+    kind = str(getattr(request, "param", os.environ.get("PODIUM_TEST_STORE") or "single"))
+    if kind not in STORE_KINDS:
+        pytest.fail(f"PODIUM_TEST_STORE must be one of {', '.join(STORE_KINDS)}, got {kind!r}")
+    return kind
+
+
+@dataclass(frozen=True)
+class StoreTarget:
+    """Where a test's store is: its URL and whether it is a cluster."""
+
+    url: str
+    cluster: bool
+
+
+@pytest.fixture
+def store_target(store_kind: str, request: pytest.FixtureRequest) -> StoreTarget:
+    """The store of this test (the cluster is only started when a test runs on it)."""
+    if store_kind == "cluster":
+        return StoreTarget(request.getfixturevalue("cluster_url"), cluster=True)
+    return StoreTarget(request.getfixturevalue("store_url"), cluster=False)
+
+
+def store_admin(target: StoreTarget) -> aioredis.Redis:
+    """A client of a test store, cluster-aware when it is a cluster (close it with ``aclose``)."""
+    if target.cluster:
+        return cast(aioredis.Redis, RedisCluster.from_url(target.url))
+    return aioredis.Redis.from_url(target.url)
+
+
+@pytest.fixture
+async def redis_client(store_target: StoreTarget) -> AsyncIterator[aioredis.Redis]:
+    """A plain client of the test store (a cluster client on the cluster)."""
+    client = store_admin(store_target)
     yield client
     await client.aclose()
 
@@ -103,12 +167,13 @@ def programme() -> Programme:
 
 
 @pytest.fixture
-def settings(store_url: str, tmp_path: Path) -> Settings:
+def settings(store_target: StoreTarget, tmp_path: Path) -> Settings:
     """Settings of a node on the test store, under a key prefix of its own."""
     return Settings(
         host="127.0.0.1",
         port=0,
-        redis_url=store_url,
+        redis_url=store_target.url,
+        redis_cluster=store_target.cluster,
         data_dir=tmp_path / "data",
         key_prefix="t" + uuid.uuid4().hex[:12],
         jwt_secret=SECRET,

@@ -37,6 +37,7 @@ from tests.contract_helpers import (
     http_failures,
     openapi,
 )
+from tests.contract_operator import OPERATOR_EXCHANGES
 from tests.contract_streaming import STREAMING_EXCHANGES
 
 METRICS_TOKEN: Final = "metrics-token-for-the-contract-tests"
@@ -542,6 +543,94 @@ async def an_export_is_unavailable_without_the_store(ctx: Ctx) -> ClientResponse
     return await ctx.get(_export(), _moderator())
 
 
+REPORT = "/api/v1/sessions/{session}/report"
+EVENT_REPORT = "/api/v1/report"
+
+
+@exchange("GET", REPORT, 200)
+async def an_operator_reads_a_session_s_report_as_json(ctx: Ctx) -> ClientResponse:
+    await _queue(ctx)
+    response = await ctx.get("/api/v1/sessions/plenary/report", operator_headers())
+    assert (await response.json())["questions"]["asked"] == 4
+    return response
+
+
+@exchange("GET", REPORT, 200)
+async def an_operator_downloads_a_session_s_report_as_csv(ctx: Ctx) -> ClientResponse:
+    csv_download = "/api/v1/sessions/plenary/report?format=csv&download=1"
+    return await ctx.get(csv_download, operator_headers())
+
+
+@exchange("GET", REPORT, 200)
+async def an_operator_reads_a_session_s_report_as_a_printable_page(ctx: Ctx) -> ClientResponse:
+    return await ctx.get("/api/v1/sessions/plenary/report?format=html", operator_headers())
+
+
+@exchange("GET", REPORT, 400)
+async def a_report_in_an_unknown_format_is_a_bad_request(ctx: Ctx) -> ClientResponse:
+    return await ctx.get("/api/v1/sessions/plenary/report?format=pdf", operator_headers())
+
+
+@exchange("GET", REPORT, 401)
+async def a_report_without_a_token_is_unauthorized(ctx: Ctx) -> ClientResponse:
+    return await ctx.get("/api/v1/sessions/plenary/report")
+
+
+@exchange("GET", REPORT, 403)
+async def a_moderator_may_not_read_a_report(ctx: Ctx) -> ClientResponse:
+    return await ctx.get("/api/v1/sessions/plenary/report", _moderator())
+
+
+@exchange("GET", REPORT, 404)
+async def the_report_of_an_unknown_session_is_not_found(ctx: Ctx) -> ClientResponse:
+    return await ctx.get("/api/v1/sessions/nowhere/report", operator_headers())
+
+
+@exchange("GET", REPORT, 503)
+async def a_report_is_unavailable_without_the_store(ctx: Ctx) -> ClientResponse:
+    await ctx.outage()
+    return await ctx.get("/api/v1/sessions/plenary/report", operator_headers())
+
+
+@exchange("GET", EVENT_REPORT, 200)
+async def an_operator_reads_the_event_s_report_as_json(ctx: Ctx) -> ClientResponse:
+    await _queue(ctx)
+    return await ctx.get("/api/v1/report", operator_headers())
+
+
+@exchange("GET", EVENT_REPORT, 200)
+async def an_operator_downloads_the_event_s_report_as_a_printable_page(
+    ctx: Ctx,
+) -> ClientResponse:
+    return await ctx.get("/api/v1/report?format=html&download=1", operator_headers())
+
+
+@exchange("GET", EVENT_REPORT, 200)
+async def an_operator_reads_the_event_s_report_as_csv(ctx: Ctx) -> ClientResponse:
+    return await ctx.get("/api/v1/report?format=csv", operator_headers())
+
+
+@exchange("GET", EVENT_REPORT, 400)
+async def an_event_report_with_a_bad_download_flag_is_a_bad_request(ctx: Ctx) -> ClientResponse:
+    return await ctx.get("/api/v1/report?download=yes", operator_headers())
+
+
+@exchange("GET", EVENT_REPORT, 401)
+async def the_event_s_report_without_a_token_is_unauthorized(ctx: Ctx) -> ClientResponse:
+    return await ctx.get("/api/v1/report")
+
+
+@exchange("GET", EVENT_REPORT, 403)
+async def an_operator_of_one_session_may_not_read_the_event_s_report(ctx: Ctx) -> ClientResponse:
+    return await ctx.get("/api/v1/report", _bearer(token(Role.OPERATOR, ("plenary",))))
+
+
+@exchange("GET", EVENT_REPORT, 503)
+async def the_event_s_report_is_unavailable_without_the_store(ctx: Ctx) -> ClientResponse:
+    await ctx.outage()
+    return await ctx.get("/api/v1/report", operator_headers())
+
+
 @exchange("GET", "/ws", 101)
 async def an_upgrade_from_an_allowed_origin_switches_protocols(ctx: Ctx) -> ClientResponse:
     response = await ctx.get("/ws", _upgrade())
@@ -603,6 +692,7 @@ async def a_session_s_interpreter_booth_is_served(ctx: Ctx) -> ClientResponse:
 
 
 EXCHANGES.update(STREAMING_EXCHANGES)
+EXCHANGES.update(OPERATOR_EXCHANGES)
 
 
 def test_every_documented_http_response_is_produced_by_a_real_exchange() -> None:

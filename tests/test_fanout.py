@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestServer
+from redis.asyncio.cluster import RedisCluster
 
 from config.appkeys import SIGNALING
 from signaling.client import PodiumClient
 from signaling.messages import event_body
 from tests.conftest import ClientFactory, app_of
+
+pytestmark = pytest.mark.both_stores
 
 
 async def _append_silently(server: TestServer, n: int) -> int:
@@ -23,6 +27,18 @@ async def _append_silently(server: TestServer, n: int) -> int:
     frame = f'{{"type":"event","session":"plenary","epoch":"{epoch}","seq":{seq},"ts":0,' + body
     await store.client.xadd(keys.history, {"a": "a", "f": frame}, id=f"{seq}-0")
     return seq
+
+
+async def _kill_subscriptions(admin: aioredis.Redis) -> int:
+    """Kills the store's pub/sub connections (on every shard of a cluster); returns how many."""
+    maybe_cluster: object = admin
+    if isinstance(maybe_cluster, RedisCluster):
+        per_node: object = await maybe_cluster.client_kill_filter(
+            _type="pubsub", target_nodes=RedisCluster.PRIMARIES
+        )
+        assert isinstance(per_node, dict)  # node name → connections killed there
+        return sum(int(n) for n in per_node.values())
+    return int(await admin.client_kill_filter(_type="pubsub"))
 
 
 async def _names_until(client: PodiumClient, last: int) -> list[tuple[int, str]]:
@@ -45,16 +61,13 @@ async def test_a_lost_pubsub_message_is_filled_from_history_before_the_next_one(
 
 
 async def test_a_dropped_subscription_recovers_and_catches_up_from_history(
-    node: TestServer, connect: ClientFactory, store_url: str
+    node: TestServer, connect: ClientFactory, redis_client: aioredis.Redis
 ) -> None:
     client = await connect(node)
     store = app_of(node)[SIGNALING].store
-    admin = aioredis.Redis.from_url(store_url)
-    killed = await admin.client_kill_filter(_type="pubsub")
-    assert killed >= 1
+    assert await _kill_subscriptions(redis_client) >= 1
     missed = [await _append_silently(node, i) for i in range(3)]
     await asyncio.sleep(0.5)
     _, last = await store.append("plenary", "test.after", {})
     got = await _names_until(client, last)
     assert [seq for seq, _ in got] == [*missed, last]
-    await admin.aclose()

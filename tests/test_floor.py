@@ -20,6 +20,9 @@ from signaling.identity import Mode, Role
 from signaling.programme import FloorSettings, Programme
 from tests.conftest import ClientFactory, NodeFactory, app_of, make_programme, token
 
+# Scenario 8 of issue 7: the same tests on one store server and on a three-primary Redis Cluster.
+pytestmark = pytest.mark.both_stores
+
 
 @pytest.fixture
 def programme() -> Programme:

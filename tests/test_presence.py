@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestServer
 
 from config.appkeys import SIGNALING
@@ -13,6 +14,9 @@ from signaling.client import PodiumClient
 from signaling.identity import Role
 from signaling.presence import summarise
 from tests.conftest import ClientFactory, NodeFactory, app_of, token
+
+# Scenario 8 of issue 7: the same tests on one store server and on a three-primary Redis Cluster.
+pytestmark = pytest.mark.both_stores
 
 
 async def _settled(client: PodiumClient, online: int, timeout: float = 5.0) -> dict[str, Any]:

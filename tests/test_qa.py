@@ -16,6 +16,9 @@ from signaling.client import ClientError, PodiumClient
 from signaling.identity import Role
 from tests.conftest import ClientFactory, NodeFactory, app_of, token
 
+# Scenario 8 of issue 7: the same tests on one store server and on a three-primary Redis Cluster.
+pytestmark = pytest.mark.both_stores
+
 
 async def _moderator(server: TestServer, connect: ClientFactory, sub: str = "mod") -> PodiumClient:
     return await connect(server, token(Role.MODERATOR, sub=sub, name="Maria"))

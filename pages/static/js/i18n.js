@@ -6,6 +6,7 @@
 
 import { FLOOR_STRINGS } from './strings-floor.js';
 import { QNA_STRINGS } from './strings-qna.js';
+import { OPERATOR_STRINGS } from './strings-operator.js';
 import { STREAM_STRINGS } from './strings-stream.js';
 
 export const LANGUAGES = ['ar', 'zh', 'en', 'fr', 'ru', 'es'];
@@ -335,7 +336,7 @@ const STRINGS = {
   },
 };
 
-for (const extra of [QNA_STRINGS, FLOOR_STRINGS, STREAM_STRINGS]) {
+for (const extra of [QNA_STRINGS, FLOOR_STRINGS, STREAM_STRINGS, OPERATOR_STRINGS]) {
   for (const [lang, table] of Object.entries(extra)) Object.assign(STRINGS[lang], table);
 }
 
