@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import ipaddress
 import json
 import logging
@@ -33,7 +34,16 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return json.dumps(entry, default=_printable, ensure_ascii=False)
+
+
+def _printable(value: object) -> str:
+    """An extra field as text; one that cannot be printed (a dead weak proxy, a broken
+    ``__str__`` of another library's object) costs that field, never the log line."""
+    try:
+        return str(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
 
 
 def configure_logging(level: str, *, as_json: bool) -> None:
@@ -94,8 +104,9 @@ def _metrics_allowed(
     request: web.Request, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network], token: str
 ) -> bool:
     if token:
-        header = request.headers.get("Authorization", "")
-        if header == f"Bearer {token}":
+        # Compared in constant time: the answer's timing must not spell the token out.
+        header = request.headers.get("Authorization", "").encode(errors="replace")
+        if hmac.compare_digest(header, f"Bearer {token}".encode()):
             return True
     peer = request.remote
     if not peer:

@@ -26,19 +26,19 @@ class Settings:
 
     host: str = "127.0.0.1"
     port: int = 8080
-    redis_url: str = ""
+    redis_url: str = field(default="", repr=False)  # may carry the store's password
     redis_cluster: bool = False
     data_dir: Path = Path("data")
     programme: Path = DEFAULT_PROGRAMME
     demo: bool = False
     node_id: str = ""
     key_prefix: str = "podium"
-    jwt_secret: str = ""
+    jwt_secret: str = field(default="", repr=False)
     jwt_issuer: str = "podium"
     jwt_audience: str = "podium"
     allowed_origins: tuple[str, ...] = ()
     metrics_allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
-    metrics_token: str = ""
+    metrics_token: str = field(default="", repr=False)
     history_size: int = 10_000
     auth_timeout: float = 5.0
     max_frame_bytes: int = 64 * 1024
@@ -54,7 +54,7 @@ class Settings:
     store_connections: int = 64
     held_words: tuple[str, ...] = ()
     ice_servers: tuple[str, ...] = ()
-    turn_secret: str = ""
+    turn_secret: str = field(default="", repr=False)
     turn_ttl: int = 600
     allow_private_candidates: bool = False
     max_sdp_bytes: int = 16 * 1024

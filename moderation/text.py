@@ -45,7 +45,7 @@ def clean(text: str, *, max_chars: int, max_lines: int = 10) -> str:
             raise TextRefused("too many combining marks in a row")
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     text = _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
-    if not text:
+    if not text.replace("\u200c", "").strip():  # a lone ZWNJ would be an invisible question
         raise TextRefused("the text is empty")
     if len(text) > max_chars:
         raise TextRefused(f"the text is longer than {max_chars} characters")

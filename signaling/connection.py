@@ -49,7 +49,7 @@ from signaling.messages import (
     request_id_of,
 )
 from signaling.presence import Counts, presence_view, summarise
-from signaling.ratelimit import TokenBucket
+from signaling.ratelimit import KeyedBuckets, TokenBucket
 from signaling.service import SignalingService, lifecycle_view, session_view
 from signaling.store import AUDIENCE_ALL, AUDIENCE_STAFF, HistoryEntry
 
@@ -116,9 +116,13 @@ def origin_allowed(origin: str | None, allowed: frozenset[str], own: str = "") -
 
 
 async def websocket(
-    request: web.Request, service: SignalingService, codec: Codec, origins: frozenset[str]
+    request: web.Request,
+    service: SignalingService,
+    codec: Codec,
+    origins: frozenset[str],
+    joins: KeyedBuckets | None = None,
 ) -> web.StreamResponse:
-    """The ``GET /ws`` handler."""
+    """The ``GET /ws`` handler (``joins``: the per-person join rate limit, when there is one)."""
     own = f"{request.scheme}://{request.host}"
     if not origin_allowed(request.headers.get("Origin"), origins, own):
         service.metrics.join("origin_refused")
@@ -140,7 +144,7 @@ async def websocket(
     feed: Feed | None = None
     expiry: asyncio.TimerHandle | None = None
     counted = False
-    auth, conn = await _authenticate(ws, transport, service, codec)
+    auth, conn = await _authenticate(ws, transport, service, codec, joins)
     if conn is None or auth is None:
         return ws
     try:
@@ -180,6 +184,7 @@ async def _authenticate(
     transport: asyncio.Transport,
     service: SignalingService,
     codec: Codec,
+    joins: KeyedBuckets | None = None,
 ) -> tuple[Auth | None, Connection | None]:
     raw: str | None = None
     try:
@@ -202,11 +207,19 @@ async def _authenticate(
         identity = verify(service.token_keys, command.token, now=int(service.clock()))
         service.session(command.session)
         identity.check_session(command.session)
+        wait = joins.take(identity.sub, time.monotonic()) if joins is not None else 0.0
+        if wait:
+            raise RateLimited("too many joins by this person, try again shortly", retry_after=wait)
     except SignalingError as exc:
         service.metrics.join("bad_request" if isinstance(exc, ProtocolError) else exc.code)
         rid = request_id_of(raw) if raw is not None else None
-        await ws.send_str(encode(Error(code=exc.code, message=exc.message, id=rid)).decode())
-        code = exc.close_code or CloseCode.PROTOCOL_VIOLATION
+        retry = round(exc.retry_after, 3) if exc.retry_after is not None else None
+        await ws.send_str(
+            encode(Error(code=exc.code, message=exc.message, id=rid, retry_after=retry)).decode()
+        )
+        # A join flood is a flood: the client is told when to come back and not to hammer.
+        flood = CloseCode.FLOOD if isinstance(exc, RateLimited) else None
+        code = exc.close_code or flood or CloseCode.PROTOCOL_VIOLATION
         await _close(ws, code, exc.code)
         return None, None
     return command, Connection(ws, transport, identity, command.session, service)

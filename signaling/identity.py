@@ -108,6 +108,10 @@ def verify(keys: TokenKeys, token: str, *, now: int, leeway: int = 5) -> Identit
         TokenExpired: ``exp`` has passed.
         AuthError: any other reason the token cannot be trusted.
     """
+    if not token.isascii():
+        # A JWT is base64url and dots; anything else (bytes that were not UTF-8 in a header)
+        # would make PyJWT fail on encoding, not refuse.
+        raise AuthError("invalid token: not a JWT")
     try:
         claims = _decode(keys, token, now=now, leeway=leeway)
     except jwt.ExpiredSignatureError as exc:

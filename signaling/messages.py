@@ -147,6 +147,7 @@ SERVER_TYPES: tuple[str, ...] = (
 )
 
 _raw_decoder = msgspec.json.Decoder()
+_UNREADABLE = object()
 encode = msgspec.json.Encoder().encode
 
 
@@ -172,14 +173,19 @@ class Codec:
         """Decodes one client frame.
 
         Raises:
-            MalformedFrame: not JSON, or not an object.
+            MalformedFrame: not JSON, not an object, a number out of range, or nested too deep.
             UnknownType: an object whose ``type`` the server does not accept.
             InvalidMessage: a known type with missing, extra or ill-typed fields.
         """
         try:
             return self._decoder.decode(frame)
+        except RecursionError:
+            # msgspec refuses deep nesting by raising RecursionError: a bad frame, not a crash.
+            raise MalformedFrame("a frame must not nest that deep") from None
         except msgspec.ValidationError as exc:
             raw = _raw_or_none(frame)
+            if raw is _UNREADABLE:
+                raise MalformedFrame("a frame must be valid JSON within the number ranges") from exc
             if not isinstance(raw, dict):
                 raise MalformedFrame("a frame must be a JSON object") from exc
             kind = raw.get("type")
@@ -206,10 +212,11 @@ def event_body(name: str, data: dict[str, Any]) -> bytes:
 
 
 def _raw_or_none(frame: str | bytes) -> Any:
+    """The frame as plain JSON values, or ``_UNREADABLE`` (not JSON, numbers out of range, too deep)."""
     try:
         return _raw_decoder.decode(frame)
-    except msgspec.DecodeError:
-        return None
+    except (msgspec.DecodeError, RecursionError):
+        return _UNREADABLE
 
 
 def _clip(value: object) -> str:

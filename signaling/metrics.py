@@ -23,6 +23,7 @@ JOIN_RESULTS = frozenset(
         "bad_request",
         "store_unavailable",
         "origin_refused",
+        "rate_limited",
         "draining",
     }
 )

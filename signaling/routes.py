@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
+import unicodedata
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from signaling.connection import websocket
@@ -22,7 +25,7 @@ from signaling.keys import join_code_key
 from signaling.lifecycle import State
 from signaling.messages import Codec
 from signaling.presence import presence_view
-from signaling.ratelimit import TokenBucket
+from signaling.ratelimit import KeyedBuckets
 from signaling.service import SignalingService, lifecycle_view, session_view
 from signaling.store import SessionStore
 
@@ -60,12 +63,16 @@ class SignalingRoutes:
         *,
         guest_rate: float = 1.0,
         guest_burst: float = 20.0,
+        join_rate: float = 1.0,
+        join_burst: float = 20.0,
     ) -> None:
         self._service: SignalingService | None = None
         self.codec = codec
         self.origins = origins
-        self._guest_rate = (guest_rate, guest_burst)
-        self._guest_buckets: dict[str, TokenBucket] = {}
+        # One bucket per client address, so one client cannot use up guest joins for everyone.
+        self._guest_buckets = KeyedBuckets(guest_rate, guest_burst)
+        # One bucket per person (token subject): a few tabs and reconnects pass, a flood does not.
+        self.joins = KeyedBuckets(join_rate, join_burst)
 
     def bind(self, service: SignalingService) -> None:
         """Attaches the node's service once the app has started it."""
@@ -89,7 +96,7 @@ class SignalingRoutes:
 
     async def ws(self, request: web.Request) -> web.StreamResponse:
         """The client connection (see docs/asyncapi.yaml)."""
-        return await websocket(request, self.service, self.codec, self.origins)
+        return await websocket(request, self.service, self.codec, self.origins, self.joins)
 
     async def event(self, request: web.Request) -> web.Response:
         """The event and its sessions with their current states."""
@@ -144,16 +151,14 @@ class SignalingRoutes:
         session = self.service.session(request.match_info["session"])
         if not session.guest_access:
             raise GuestAccessClosed("this session does not allow guests")
-        wait = self._guest_bucket(request.remote or "").take(self.service.clock())
+        wait = self._guest_buckets.take(request.remote or "", self.service.clock())
         if wait:
             raise RateLimited("too many guest joins, try again shortly", retry_after=wait)
         body = await _json_body(request)
         name = body.get("name")
         if set(body) - {"name", "mode"} or not isinstance(name, str):
             raise _bad_request('body must be {"name": "…"} (and optionally "mode")')
-        name = " ".join(name.split())
-        if not 1 <= len(name) <= 60 or not name.isprintable():
-            raise _bad_request("name must be 1–60 printable characters")
+        name = guest_name(name)
         mode = body.get("mode", "remote")
         if mode not in ("venue", "remote"):
             raise _bad_request("mode must be venue or remote")
@@ -174,8 +179,8 @@ class SignalingRoutes:
         """Exchanges a join code (from a link's fragment) for a fresh token: ``{"code": "…"}``."""
         body = await _json_body(request)
         code = body.get("code")
-        if set(body) != {"code"} or not isinstance(code, str) or not 16 <= len(code) <= 64:
-            raise _bad_request('body must be {"code": "…"}')
+        if set(body) != {"code"} or not isinstance(code, str) or not JOIN_CODE.fullmatch(code):
+            raise _bad_request('body must be {"code": "…"}, 16–64 base64url characters')
         key = join_code_key(self.service.store.prefix, code)
         stored = await self.service.store.guard("join_code", self.service.store.client.get(key))
         if stored is None:
@@ -197,16 +202,6 @@ class SignalingRoutes:
         return web.json_response(
             {"token": token, "sessions": list(identity.sessions), "role": identity.role.value}
         )
-
-    def _guest_bucket(self, address: str) -> TokenBucket:
-        # One bucket per client address, so one client cannot use up guest joins for everyone;
-        # the table is bounded (a flood of addresses resets it rather than growing memory).
-        bucket = self._guest_buckets.get(address)
-        if bucket is None:
-            if len(self._guest_buckets) >= 10_000:
-                self._guest_buckets.clear()
-            bucket = self._guest_buckets[address] = TokenBucket(*self._guest_rate)
-        return bucket
 
     def _bearer(self, request: web.Request) -> Identity:
         return bearer_identity(request, self.service)
@@ -260,12 +255,46 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     if len(raw) > MAX_BODY:
         raise _bad_request("the body is too large")
     try:
-        body = json.loads(raw)
-    except ValueError:
+        # msgspec, like the socket's decoder: it refuses what json.loads lets through (NaN, half
+        # a UTF-16 pair that no store key or log line can hold) and nesting deeper than it reads.
+        body = msgspec.json.decode(raw)
+    except (ValueError, RecursionError):
         raise _bad_request("the body must be JSON") from None
     if not isinstance(body, dict):
         raise _bad_request("the body must be a JSON object")
     return body
+
+
+# What create_join_code makes (secrets.token_urlsafe): anything else is refused before the store.
+JOIN_CODE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+ZWNJ = "\u200c"  # the zero-width non-joiner: Persian words need it (moderation.text keeps it too)
+
+
+def guest_name(raw: str) -> str:
+    """A guest's name as others will see it: NFC, trimmed, inner whitespace folded to one space.
+
+    Raises:
+        InvalidMessage: not 1–60 characters; a control, bidi-override, zero-width (but ZWNJ),
+            private-use or unassigned character; nothing visible; a flood of combining marks.
+    """
+    name = " ".join(unicodedata.normalize("NFC", raw).split())
+    visible = name.replace(ZWNJ, "")
+    if not 1 <= len(name) <= 60 or not visible.strip() or not visible.isprintable():
+        raise _bad_request("name must be 1–60 printable characters")
+    if _combining_flood(name):
+        raise _bad_request("name must not stack more than 4 combining marks")
+    return name
+
+
+def _combining_flood(text: str, limit: int = 4) -> bool:
+    """True when more than ``limit`` combining marks follow each other (a "Zalgo" name that
+    spills over the lines around it); the limit is the question text's (moderation.text)."""
+    run = 0
+    for ch in text:
+        run = run + 1 if unicodedata.combining(ch) else 0
+        if run > limit:
+            return True
+    return False
 
 
 def _bad_request(message: str) -> SignalingError:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from signaling.errors import SignalingError
@@ -331,8 +331,9 @@ async def _body(request: web.Request) -> bytes:
 async def _json(request: web.Request) -> dict[str, Any]:
     raw = await request.content.read(4097)
     try:
-        body = json.loads(raw)
-    except ValueError:
+        # msgspec refuses NaN, half a UTF-16 pair and deep nesting; json.loads would not (or crash).
+        body = msgspec.json.decode(raw)
+    except (ValueError, RecursionError):
         raise InvalidBody("the body must be JSON") from None
     if len(raw) > 4096 or not isinstance(body, dict):
         raise InvalidBody("the body must be a small JSON object")
