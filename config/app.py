@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -66,6 +67,10 @@ from webhooks import Dispatcher, HookStore, Policy, WebhookMetrics, targets_of
 log = logging.getLogger("podium.app")
 
 MAX_BODY = 64 * 1024
+# A draining node hands its sockets over at about this many a second (a node takes ~300 joins a
+# second on one core, docs/performance.md), over at most half of drain_seconds.
+DRAIN_RATE = 500.0
+DRAIN_SPREAD = 0.5
 
 
 def demo_programme(programme: Programme, now: datetime) -> Programme:
@@ -254,16 +259,21 @@ def create_app(
 
     async def drain(app: web.Application) -> None:
         # SIGTERM: refuse new sockets, ask every client to reconnect (elsewhere), within a bound.
+        # Each socket is closed at a random moment of a window that grows with their number (at
+        # most half of drain_seconds), so the other nodes see this node's clients arrive spread
+        # out, not at once; the clients add their own full-jitter delay on top.
         service = app[SIGNALING]
         service.draining = True
+        connections = list(service.connections)
+        spread = min(len(connections) / DRAIN_RATE, settings.drain_seconds * DRAIN_SPREAD)
         closing = [
-            conn.ws.close(code=CloseCode.GOING_AWAY, message=b"going_away")
-            for conn in list(service.connections)
+            asyncio.ensure_future(_close_going_away(conn.ws, random.uniform(0, spread)))
+            for conn in connections
         ]
         if closing:
-            await asyncio.wait(
-                [asyncio.ensure_future(c) for c in closing], timeout=settings.drain_seconds
-            )
+            _, late = await asyncio.wait(closing, timeout=settings.drain_seconds)
+            for task in late:
+                task.cancel()
 
     # The operator dashboard: the overview and series routes, and this node's series sampler (every
     # node samples; the store keeps one sample per period). After streaming's, so it stops first.
@@ -337,6 +347,12 @@ def create_app(
     app.on_startup.append(bind_reports)
     add_page_routes(app)
     return app
+
+
+async def _close_going_away(ws: web.WebSocketResponse, delay: float) -> None:
+    """Closes one socket with 4000 (*going away*: reconnect, to another node) after ``delay`` s."""
+    await asyncio.sleep(delay)
+    await ws.close(code=CloseCode.GOING_AWAY, message=b"going_away")
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -47,6 +47,10 @@ class QaKeys:
         """Counter: questions a person asked in the current window."""
         return self.session.tag + ":qa:rl:" + sub
 
+    def ask_key(self, sub: str, key: str) -> str:
+        """String (TTL): the question a person's ask key stands for (a retried ask stores none)."""
+        return self.session.tag + ":qa:key:" + sub + ":" + key
+
     def question(self, qid: str) -> str:
         """Hash: one question (``ver`` counts its changes)."""
         return self.session.tag + ":q:" + qid

@@ -12,6 +12,8 @@ QuestionId = Annotated[str, msgspec.Meta(pattern=r"^q[0-9a-z]{4,40}$")]
 # Generous raw caps: the text rules (moderation.text) give the precise, translated refusal.
 RawText = Annotated[str, msgspec.Meta(max_length=8000)]
 Language = Literal["ar", "zh", "en", "fr", "ru", "es"]
+# The asker's key for one question: a retry with the same key gets the first question back.
+AskKey = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 
 
 class Ask(Command, tag="qa.ask"):
@@ -20,6 +22,7 @@ class Ask(Command, tag="qa.ask"):
     text: RawText
     lang: Language = "en"
     anonymous: bool = False
+    key: AskKey | None = None
 
 
 class Vote(Command, tag="qa.vote"):

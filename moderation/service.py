@@ -41,6 +41,7 @@ class QnaLimits:
     questions_per_window: int = 5
     window_ms: int = 60_000
     votes_window_ms: int = 250
+    ask_key_ms: int = 24 * 3600 * 1000
 
 
 def new_question_id(now: float) -> str:
@@ -164,14 +165,19 @@ class QnaService:
         )
         audit = self._audit(actor, "ask", question.id, {"text": question.text, "lang": question.lang,
                             "anonymous": question.anonymous, "held": list(question.held)})  # fmt: skip
-        await self.store.add(
+        prior = await self.store.add(
             conn.session,
             question,
             audit,
             question_events(question),
             limit=self.limits.questions_per_window,
             window_ms=self.limits.window_ms,
+            key=cmd.key or question.id,
+            key_ttl_ms=self.limits.ask_key_ms,
         )
+        if prior is not None:
+            # A retry of an ask that did run (its reply was lost): the same question, once.
+            return {"question": (await self.store.get(conn.session, prior)).author_view()}
         self.metrics.action("ask")
         return {"question": question.author_view()}
 

@@ -54,11 +54,16 @@ end
 """
 )
 
-# KEYS: meta hist chan question ids audit counts rate
-# ARGV: session_json maxlen epoch limit window_ms qid created audit_json nfields f... nevents a b ...
+# KEYS: meta hist chan question ids audit counts rate ask_key
+# ARGV: session_json maxlen epoch limit window_ms qid created audit_json key_ttl_ms nfields f...
+#       nevents a b ...
+# An ask whose key was used already (a retry of an ask that did run) stores nothing and returns
+# the first question's id.
 _ASK = (
     _COMMON
     + r"""
+local prior = redis.call('GET', KEYS[9])
+if prior then return {-3, prior} end
 local used = redis.call('INCR', KEYS[8])
 if used == 1 then redis.call('PEXPIRE', KEYS[8], ARGV[5]) end
 if used > tonumber(ARGV[4]) then
@@ -66,11 +71,12 @@ if used > tonumber(ARGV[4]) then
   return {-1, redis.call('PTTL', KEYS[8])}
 end
 if redis.call('EXISTS', KEYS[4]) == 1 then return {-2, 0} end
-local after = hset_pairs(KEYS[4], 9)
+local after = hset_pairs(KEYS[4], 10)
 redis.call('HSET', KEYS[4], 'ver', 1, 'votes', 0)
 redis.call('ZADD', KEYS[5], ARGV[7], ARGV[6])
-recount(KEYS[7], nil, field_of(9, 'state'))
+recount(KEYS[7], nil, field_of(10, 'state'))
 redis.call('XADD', KEYS[6], '*', 'e', ARGV[8])
+redis.call('SET', KEYS[9], ARGV[6], 'PX', ARGV[9])
 return {1, emit(after)}
 """
 )
@@ -196,9 +202,18 @@ class QuestionStore:
 
     async def add(
         self, session: str, question: Question, audit: dict[str, Any], events: Sequence[Event],
-        *, limit: int, window_ms: int,
-    ) -> int:  # fmt: skip
-        """Stores a new question and emits its events; returns the last event's seq.
+        *, limit: int, window_ms: int, key: str, key_ttl_ms: int,
+    ) -> str | None:  # fmt: skip
+        """Stores a new question and emits its events, unless the asker's ``key`` was used.
+
+        Args:
+            key: the asker's key for this question (the question's own id when the client gave
+                none, so a store client's retry of the same script is harmless too).
+            key_ttl_ms: how long a key is remembered.
+
+        Returns:
+            None when stored; the id of the question the key already stands for otherwise (a
+            retried ask: nothing was stored or emitted again).
 
         Raises:
             TooManyQuestions: the asker is over the per-person limit (nothing stored).
@@ -206,15 +221,18 @@ class QuestionStore:
         """
         q = self.keys(session)
         keys = [*self._base_keys(session), q.question(question.id), q.ids, q.audit, q.counts,
-                q.rate(question.author)]  # fmt: skip
+                q.rate(question.author), q.ask_key(question.author, key)]  # fmt: skip
         args = [*self._head(session), limit, window_ms, question.id, repr(question.created),
-                _json(audit), *_pairs(to_fields(question)), *_events(events)]  # fmt: skip
+                _json(audit), key_ttl_ms, *_pairs(to_fields(question)),
+                *_events(events)]  # fmt: skip
         status, value = await self.sessions.guard("append", self._ask(keys=keys, args=args))
         if status == -1:
             raise TooManyQuestions("you are asking too often", retry_after=max(0.1, value / 1000))
         if status == -2:
             raise QuestionConflict("question id taken")
-        return int(value)
+        if status == -3:
+            return value.decode() if isinstance(value, bytes) else str(value)
+        return None
 
     async def update(
         self, session: str, before: Question, after: Question, audit: dict[str, Any],

@@ -136,7 +136,10 @@ async def websocket(
         compress=False,
         autoping=True,
     )
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except ConnectionResetError:  # the peer went away before the 101 was written
+        return ws
     transport = request.transport
     if transport is None:  # the peer went away during the upgrade
         return ws

@@ -12,7 +12,10 @@ PUBLISH/SUBSCRIBE, so there is one code path.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -20,6 +23,7 @@ from typing import Any, TypeVar, cast
 import redis.asyncio as aioredis
 import redis.exceptions
 
+from signaling.breaker import Breaker
 from signaling.errors import StoreUnavailable
 from signaling.keys import SessionKeys
 from signaling.lifecycle import Lifecycle, State, Transition
@@ -143,10 +147,14 @@ class SessionStore:
         prefix: str,
         history_size: int,
         on_error: ErrorHook | None = None,
+        breaker: Breaker | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.prefix = prefix
         self.history_size = history_size
+        self.breaker = breaker or Breaker()
+        self._clock = clock
         self._on_error = on_error or (lambda operation: None)
         self._append = client.register_script(_APPEND)
         self._set_state = client.register_script(_SET_STATE)
@@ -163,22 +171,60 @@ class SessionStore:
             operation: a name from a fixed set, used as the store-errors metric label.
             call: the awaitable store call.
 
+        While the store is known to be down (``self.breaker``), the call is refused at once
+        without being sent, so an outage costs callers no socket timeout and holds no connection.
+
         Raises:
-            StoreUnavailable: the store did not answer; nothing may be assumed written.
+            StoreUnavailable: the store did not answer, or is known to be down. Refused at once,
+                nothing was sent; after a timeout or a connection lost mid-call, the command may
+                have run (the reply was lost), so a retry must be safe to apply twice.
         """
+        if not self.breaker.allow():
+            if inspect.iscoroutine(call):
+                call.close()  # never sent
+            self._on_error(operation)
+            raise StoreUnavailable("the store is unavailable, try again", retry_after=1.0)
         try:
-            return await call
+            result = await call
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+            # A pool with every connection busy for its whole timeout is this node's overload, not
+            # the store's absence: refused (retryable) without marking the store down for all.
+            if not _pool_exhausted(exc):
+                self.breaker.failed(self._clock())
             self._on_error(operation)
             raise StoreUnavailable("the store is unavailable, try again", retry_after=1.0) from exc
+        except redis.exceptions.RedisError:
+            self.breaker.succeeded()  # the store answered, if only with an error
+            raise
+        self.breaker.succeeded()
+        return result
 
-    async def ping(self) -> bool:
-        """True when the store answers."""
+    async def ping(self, timeout: float = 2.0) -> bool:
+        """True when the store answers within ``timeout`` seconds (readiness: never hangs).
+
+        While the store is known to be down, this is the breaker's probe (at most one a period;
+        the others answer False at once): its success brings the node back. A ping that is only
+        slow while the breaker is closed makes the node not ready without refusing writes: slow
+        is not down (a command's own timeout says that).
+        """
+        if not self.breaker.trial(self._clock()):
+            return False
         try:
-            return bool(await self.client.ping())
-        except (redis.exceptions.RedisError, OSError):
+            answered = bool(await asyncio.wait_for(self.client.ping(), timeout))
+        except TimeoutError:
+            if self.breaker.down:
+                self.breaker.failed(self._clock())  # the probe found no store
             self._on_error("ping")
             return False
+        except (redis.exceptions.RedisError, OSError):
+            self.breaker.failed(self._clock())
+            self._on_error("ping")
+            return False
+        except BaseException:
+            self.breaker.abandoned()
+            raise
+        self.breaker.succeeded()
+        return answered
 
     async def append(
         self, session: str, name: str, data: dict[str, Any], *, audience: str = AUDIENCE_ALL
@@ -344,3 +390,10 @@ def _entry(row: tuple[bytes, dict[bytes, bytes]]) -> HistoryEntry:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _pool_exhausted(exc: BaseException) -> bool:
+    """True for the connection pool's own "every connection busy" timeout (redis-py's message)."""
+    return (
+        isinstance(exc, redis.exceptions.ConnectionError) and str(exc) == "No connection available."
+    )

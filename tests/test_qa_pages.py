@@ -8,6 +8,7 @@ script error, any CSP violation and any JavaScript dialog.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Literal
 
@@ -19,6 +20,7 @@ from playwright.async_api import (
     Dialog,
     Locator,
     Page,
+    WebSocket,
     async_playwright,
     expect,
 )
@@ -417,6 +419,17 @@ async def test_participant_panel_explains_refusals_in_words(
     node: TestServer, tabs: TabFactory, connect: ClientFactory
 ) -> None:
     page = await tabs()
+    asks: list[dict[str, Any]] = []
+
+    def watch(socket: WebSocket) -> None:
+        def sent(payload: str | bytes) -> None:
+            frame = json.loads(payload)
+            if frame.get("type") == "qa.ask":
+                asks.append(frame)
+
+        socket.on("framesent", sent)
+
+    page.on("websocket", watch)
     await with_token(page, "plenary", token(sub="eager", name="Ana"))
     await page.goto(f"{ORIGIN}/s/plenary?lang=en")
     field = page.get_by_label("Your question", exact=True)
@@ -437,10 +450,19 @@ async def test_participant_panel_explains_refusals_in_words(
         await page.get_by_role("button", name="Send question").click()
         await expect(page.locator("#mine-list li")).to_have_count(i + 1)
     await field.fill("One too many")
-    await page.get_by_role("button", name="Send question").click()
-    await expect(page.locator("#ask-error")).to_contain_text(
-        "You have asked several questions in a short time. You can ask again in "
-    )
+    for _ in range(2):  # refused, then sent again as it is: the same question, the same key
+        await page.get_by_role("button", name="Send question").click()
+        await expect(page.locator("#ask-error")).to_contain_text(
+            "You have asked several questions in a short time. You can ask again in "
+        )
+    for _ in range(50):  # the browser reports sent frames on its own schedule
+        if len(asks) >= 8:
+            break
+        await asyncio.sleep(0.1)
+    keys = [frame["key"] for frame in asks]
+    assert len(asks) == 8  # the bidi override, five questions, and the last one twice
+    assert len(set(keys[:6])) == 6  # every new question its own key
+    assert keys[6] == keys[7]  # a question sent again keeps its key: never asked twice
 
     moderator = await moderator_client(node, connect)
     await moderator.request("qa.lock", locked=True)

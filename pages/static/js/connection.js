@@ -3,6 +3,8 @@
 // One PodiumConnection is one session's socket: it authenticates, keeps the stream position
 // (epoch, seq), reconnects with full-jitter exponential backoff and resumes from that position,
 // drops events it has already seen, and turns acks and errors into resolved and rejected promises.
+// A silent network is noticed by its pings (while connected) and by the open timeout (while
+// connecting: a socket that is not joined in time is dropped and the next attempt scheduled).
 // It never touches the DOM; pages listen to its events:
 //
 //   status   {status}               connecting | connected | reconnecting | closed
@@ -68,6 +70,7 @@ export class PodiumConnection extends EventTarget {
    * @param {{base?: number, cap?: number}} [options.backoff]  reconnect delays, ms
    * @param {number} [options.requestTimeout]  ms before a request without an answer fails
    * @param {number} [options.pingInterval]  ms between liveness pings while connected (0: none)
+   * @param {number} [options.openTimeout]  ms for an attempt to be joined (welcome or resumed)
    */
   constructor({
     session,
@@ -76,6 +79,7 @@ export class PodiumConnection extends EventTarget {
     backoff = {},
     requestTimeout = 10000,
     pingInterval = 25000,
+    openTimeout = 15000,
   }) {
     super();
     this.session = session;
@@ -84,6 +88,7 @@ export class PodiumConnection extends EventTarget {
     this.backoff = backoff;
     this.requestTimeout = requestTimeout;
     this.pingInterval = pingInterval;
+    this.openTimeout = openTimeout;
     this.status = 'idle';
     this.epoch = null;
     this.seq = -1;
@@ -95,6 +100,7 @@ export class PodiumConnection extends EventTarget {
     this._pending = new Map();
     this._retryTimer = null;
     this._pingTimer = null;
+    this._openTimer = null;
     this._retryAfter = 0;
     this._lastError = null;
     this._stopped = false;
@@ -149,6 +155,8 @@ export class PodiumConnection extends EventTarget {
   _open() {
     clearTimeout(this._retryTimer);
     this._retryTimer = null;
+    clearTimeout(this._openTimer);
+    this._openTimer = null;
     this._setStatus(this.attempt === 0 && this.epoch === null ? 'connecting' : 'reconnecting');
     let ws;
     try {
@@ -165,6 +173,12 @@ export class PodiumConnection extends EventTarget {
     ws.onclose = (close) => this._closed(close.code, close.reason);
     // An `error` is always followed by `close`; the close decides what happens.
     ws.onerror = () => {};
+    // Into a stalled network the browser would wait minutes for the TCP connect to give up.
+    if (this.openTimeout) {
+      this._openTimer = setTimeout(() => {
+        if (this._ws === ws && !this._ready) this._lost();
+      }, this.openTimeout);
+    }
   }
 
   _authenticate() {
@@ -212,6 +226,8 @@ export class PodiumConnection extends EventTarget {
   _detach(code = 4000, reason = 'reconnect') {
     clearInterval(this._pingTimer);
     this._pingTimer = null;
+    clearTimeout(this._openTimer);
+    this._openTimer = null;
     this._ready = false;
     const ws = this._ws;
     this._ws = null;
@@ -291,6 +307,8 @@ export class PodiumConnection extends EventTarget {
   }
 
   _joined() {
+    clearTimeout(this._openTimer);
+    this._openTimer = null;
     this.attempt = 0;
     this._ready = true;
     this._setStatus('connected');

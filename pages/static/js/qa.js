@@ -29,6 +29,15 @@ export function normalisedText(text) {
   return lines.join('\n').replace(/\n{3,}/g, '\n\n').trim();
 }
 
+/** A new key for one question (22 URL-safe characters). */
+export function askKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
+}
+
 /** Its length in characters (code points, as the server counts). */
 export const textLength = (text) => [...normalisedText(text)].length;
 
@@ -256,9 +265,17 @@ export class QnaPanel {
     }
     const fields = { text, lang: this.el.lang.value };
     if (this.settings.anonymous_allowed && this.el.anonymous.checked) fields.anonymous = true;
+    // One key per question: sending the same question again after a failure (the store may have
+    // kept the first try although its answer was lost) reuses it, and the node answers with the
+    // question it kept instead of asking it twice.
+    if (!this.pendingAsk || this.pendingAsk.text !== text) {
+      this.pendingAsk = { text, key: askKey() };
+    }
+    fields.key = this.pendingAsk.key;
     this.el.submit.disabled = true;
     try {
       const result = await this.connection.request('qa.ask', fields);
+      this.pendingAsk = null;
       this.errorState = null;
       const q = this.board.upsert(result.question);
       if (q) this.board.mine.add(q.id);
