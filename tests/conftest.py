@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, async_playwright
 from redis.asyncio.cluster import RedisCluster
 
 from config.app import create_app
@@ -32,6 +34,18 @@ from tests.cluster_store import ClusterStore
 
 SECRET = "test-secret-for-podium-tests-0123456789abcdef"
 ORIGIN = "http://podium.test"
+# Chromium for the page tests: Debian's binary, headless, no network of its own; it reaches the test
+# node under the allowed Origin's host name (a host-resolver rule maps it to the node's port).
+BROWSER_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+EXPECT_MS = 8000
+HOST = urlsplit(ORIGIN).hostname
 KEYS = TokenKeys(SECRET)
 
 
@@ -274,3 +288,16 @@ def operator_headers() -> dict[str, str]:
 def app_of(server: TestServer) -> web.Application:
     """The app behind a test server."""
     return server.app
+
+
+@pytest.fixture
+async def browser(node: TestServer) -> AsyncIterator[Browser]:
+    """A headless Chromium that resolves the allowed Origin's host name to the test node."""
+    chromium = require_program("chromium")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium,
+            args=[*BROWSER_ARGS, f"--host-resolver-rules=MAP {HOST} 127.0.0.1:{node.port}"],
+        )
+        yield browser
+        await browser.close()

@@ -26,6 +26,8 @@ from signaling.identity import Role
 from signaling.programme import Programme
 from tests import test_qa_pages
 from tests.conftest import (
+    BROWSER_ARGS,
+    HOST,
     ORIGIN,
     ClientFactory,
     NodeFactory,
@@ -34,7 +36,7 @@ from tests.conftest import (
     require_program,
     token,
 )
-from tests.test_pages import BROWSER_ARGS, HOST, missing_strings, with_token
+from tests.test_pages import missing_strings, with_token
 from tests.test_qa_pages import TabFactory, join_link, no_reload_marker, stayed
 
 MEDIA_ARGS = (

@@ -13,32 +13,19 @@ from typing import Literal
 
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, ConsoleMessage, Dialog, Page, async_playwright, expect
+from playwright.async_api import Browser, ConsoleMessage, Dialog, Page, expect
 
 from config.appkeys import SIGNALING, STREAMING
 from reporting.series import SeriesStore
 from signaling.identity import ALL_SESSIONS, Identity, Role
 from signaling.routes import create_join_code
 from streaming.channels import ChannelRecord, State, channel_of, channel_view
-from tests.conftest import ORIGIN, ClientFactory, app_of, require_program, token
-from tests.test_pages import BROWSER_ARGS, EXPECT_MS, HOST, LOWEST_CONTRAST, missing_strings
+from tests.conftest import EXPECT_MS, ORIGIN, ClientFactory, app_of, token
+from tests.test_pages import LOWEST_CONTRAST, missing_strings
 
 expect.set_options(timeout=EXPECT_MS)
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-async def browser(node: TestServer) -> AsyncIterator[Browser]:
-    """A headless Chromium that resolves the allowed Origin's host name to the test node."""
-    chromium = require_program("chromium")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=chromium,
-            args=[*BROWSER_ARGS, f"--host-resolver-rules=MAP {HOST} 127.0.0.1:{node.port}"],
-        )
-        yield browser
-        await browser.close()
 
 
 @pytest.fixture

@@ -14,45 +14,28 @@ from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import Browser, ConsoleMessage, Page, expect
 
 from config.appkeys import REGISTRY, SIGNALING
 from pages.routes import CSP
 from signaling.identity import Identity, Role
 from signaling.lifecycle import State
 from signaling.routes import create_join_code
-from tests.conftest import ORIGIN, ClientFactory, app_of, operator_headers, require_program, token
-
-BROWSER_ARGS = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
+from tests.conftest import (
+    EXPECT_MS,
+    ORIGIN,
+    ClientFactory,
+    app_of,
+    operator_headers,
+    token,
 )
-EXPECT_MS = 8000
-HOST = urlsplit(ORIGIN).hostname
 
 expect.set_options(timeout=EXPECT_MS)
-
-
-@pytest.fixture
-async def browser(node: TestServer) -> AsyncIterator[Browser]:
-    """A headless Chromium that resolves the allowed Origin's host name to the test node."""
-    chromium = require_program("chromium")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=chromium,
-            args=[*BROWSER_ARGS, f"--host-resolver-rules=MAP {HOST} 127.0.0.1:{node.port}"],
-        )
-        yield browser
-        await browser.close()
 
 
 @pytest.fixture

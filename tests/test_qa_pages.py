@@ -21,7 +21,6 @@ from playwright.async_api import (
     Locator,
     Page,
     WebSocket,
-    async_playwright,
     expect,
 )
 
@@ -30,25 +29,12 @@ from pages.routes import CSP
 from signaling.client import PodiumClient
 from signaling.identity import Identity, Mode, Role
 from signaling.routes import create_join_code
-from tests.conftest import ORIGIN, ClientFactory, app_of, require_program, token
-from tests.test_pages import BROWSER_ARGS, EXPECT_MS, HOST, LOWEST_CONTRAST, with_token
+from tests.conftest import EXPECT_MS, ORIGIN, ClientFactory, app_of, token
+from tests.test_pages import LOWEST_CONTRAST, with_token
 
 expect.set_options(timeout=EXPECT_MS)
 
 TabFactory = Callable[..., Awaitable[Page]]
-
-
-@pytest.fixture
-async def browser(node: TestServer) -> AsyncIterator[Browser]:
-    """A headless Chromium that resolves the allowed Origin's host name to the test node."""
-    chromium = require_program("chromium")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=chromium,
-            args=[*BROWSER_ARGS, f"--host-resolver-rules=MAP {HOST} 127.0.0.1:{node.port}"],
-        )
-        yield browser
-        await browser.close()
 
 
 @pytest.fixture

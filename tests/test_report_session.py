@@ -23,10 +23,16 @@ from config.appkeys import FLOOR, SIGNALING, STREAMING
 from reporting.series import SeriesStore
 from signaling.client import PodiumClient
 from signaling.identity import Identity, Mode, Role, mint
-from tests.conftest import KEYS, ClientFactory, app_of, operator_headers, require_program
+from tests.conftest import (
+    BROWSER_ARGS,
+    KEYS,
+    ClientFactory,
+    app_of,
+    operator_headers,
+    require_program,
+)
 from tests.contract_streaming import interpreter
 from tests.streaming_helpers import Client, listen, publish
-from tests.test_pages import BROWSER_ARGS
 
 REPORT = "/api/v1/sessions/plenary/report"
 

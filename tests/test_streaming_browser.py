@@ -15,10 +15,9 @@ from playwright.async_api import Browser, async_playwright
 
 from config.appkeys import STREAMING
 from signaling.identity import Role
-from tests.conftest import ORIGIN, app_of, require_program, token
+from tests.conftest import BROWSER_ARGS, HOST, ORIGIN, app_of, require_program, token
 from tests.contract_streaming import interpreter
 from tests.test_floor_pages import MEDIA_ARGS
-from tests.test_pages import BROWSER_ARGS, HOST
 
 pytestmark = pytest.mark.browser
 

@@ -11,7 +11,7 @@ import os
 import socket
 import statistics
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from config.appkeys import SIGNALING
 from signaling.client import Disconnected, PodiumClient, backoff_delay
 from signaling.store import SessionStore
 from tests.conftest import ORIGIN, NodeFactory, require_program, token
+from tests.faults.conftest import NodeStarter
 from tests.faults.figures import percentile, print_table, scrape, wait_for
 from tests.faults.processes import SESSION, PodiumProcess, StoreProcess
 from tests.faults.proxy import FaultProxy
@@ -53,28 +54,6 @@ async def store(tmp_path: Path) -> AsyncIterator[StoreProcess]:
     await server.start()
     yield server
     await server.stop()
-
-
-NodeStarter = Callable[..., Awaitable[PodiumProcess]]
-
-
-@pytest.fixture
-async def start_node(store: StoreProcess, tmp_path: Path) -> AsyncIterator[NodeStarter]:
-    """Starts podium nodes as processes on the test's store (``PODIUM_*`` settings as keywords)."""
-    nodes: list[PodiumProcess] = []
-
-    async def start(**env: str) -> PodiumProcess:
-        process = PodiumProcess(
-            0, store.url, f"node-{len(nodes) + 1}", dir=tmp_path / "nodes", env=env
-        )
-        nodes.append(process)
-        await process.start()
-        await process.ready()
-        return process
-
-    yield start
-    for process in nodes:
-        await process.stop()
 
 
 def test_full_jitter_waits_anywhere_in_the_doubling_window_and_never_past_the_cap() -> None:

@@ -12,7 +12,7 @@ import contextlib
 import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -25,6 +25,7 @@ from signaling.client import ClientError, Disconnected, PodiumClient
 from signaling.identity import Role
 from signaling.keys import SessionKeys
 from tests.conftest import ORIGIN, token
+from tests.faults.conftest import NodeStarter
 from tests.faults.figures import peak_per_window, percentile, print_table
 from tests.faults.ledger import Ledger
 from tests.faults.processes import SESSION, PodiumProcess, StoreProcess
@@ -43,28 +44,6 @@ async def store(tmp_path: Path) -> AsyncIterator[StoreProcess]:
     await server.start()
     yield server
     await server.stop()
-
-
-NodeStarter = Callable[..., Awaitable[PodiumProcess]]
-
-
-@pytest.fixture
-async def start_node(store: StoreProcess, tmp_path: Path) -> AsyncIterator[NodeStarter]:
-    """Starts podium nodes as processes on the test's store (``PODIUM_*`` settings as keywords)."""
-    nodes: list[PodiumProcess] = []
-
-    async def start(**env: str) -> PodiumProcess:
-        process = PodiumProcess(
-            0, store.url, f"node-{len(nodes) + 1}", dir=tmp_path / "nodes", env=env
-        )
-        nodes.append(process)
-        await process.start()
-        await process.ready()
-        return process
-
-    yield start
-    for process in nodes:
-        await process.stop()
 
 
 @dataclass
