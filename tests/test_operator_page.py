@@ -106,8 +106,12 @@ async def test_the_session_view_draws_the_series_and_changes_the_status(
 ) -> None:
     await connect(node, token(sub="amina", mode="venue"))
     await connect(node, token(sub="li", mode="remote"))
-    series = SeriesStore(app_of(node)[SIGNALING].store, period=15.0)
+    store = app_of(node)[SIGNALING].store
+    series = SeriesStore(store, period=15.0)
     now_ms = int(app_of(node)[SIGNALING].clock() * 1000)
+    # The node's own sampler may already have taken this period's sample (before anyone joined);
+    # the series starts afresh, so the samples below are the newest.
+    await store.client.delete(store.keys("plenary").series)
     for back in (4, 3, 2, 1):
         await series.sample(["plenary"], now_ms - back * 15_000)
 

@@ -176,7 +176,9 @@ async def test_chromium_publishes_the_floor_and_a_player_decodes_its_vp8(
             while not ((live := service.channels.get(("plenary", "floor"))) and live.live):
                 await asyncio.sleep(0.1)
         await player.evaluate(PLAY_FLOOR, ["/whep/plenary/floor", token()])
-        async with asyncio.timeout(20):
+        # Generous: on a loaded 2-core machine the node's VP8 encoder and Chromium's decoder share
+        # the cores with everything else; the point is that frames decode, not how soon.
+        async with asyncio.timeout(45):
             while (await player.evaluate(DECODED))[0] < 10:
                 await asyncio.sleep(0.2)
         assert (await player.evaluate(DECODED))[1] == "video/VP8"
