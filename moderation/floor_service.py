@@ -212,9 +212,11 @@ class FloorService:
         async def write(before: Floor, outcome: Outcome, audit: dict[str, Any]) -> Written | None:
             return await self.store.move(conn.session, cmd.entry, cmd.position, audit)
 
+        # The audit keeps the position asked for, so the trail replays to the list.
         outcome = await self._apply(
             conn.session, actor, "move",
             lambda f: rules.move(f, actor, cmd.entry, cmd.position), write,
+            detail={"position": cmd.position},
         )  # fmt: skip
         position = [e.id for e in outcome.floor.queue].index(cmd.entry)
         return {"entry": cmd.entry, "position": position}
@@ -342,6 +344,7 @@ class FloorService:
         write: Write,
         *,
         same_speaker: bool = False,
+        detail: dict[str, Any] | None = None,
     ) -> Outcome:
         seen: str | None = None
         for _ in range(RETRIES):
@@ -351,7 +354,7 @@ class FloorService:
             seen = _speaker_id(before)
             outcome = decide(before)
             entry = "" if outcome.entry is None else outcome.entry.id
-            audit = self._audit(actor, action, entry, _detail(outcome))
+            audit = self._audit(actor, action, entry, {**_detail(outcome), **(detail or {})})
             written = await write(before, outcome, audit)
             if written is not None:
                 if written.flush:

@@ -40,8 +40,9 @@ _DIGITS = re.compile(r"[0-9]{1,10}")
 _MDNS = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+local", re.IGNORECASE)
 _EXTENSION_NAME = re.compile(r"[A-Za-z0-9-]{1,32}")
 _EXTENSION_VALUE = re.compile(r"[\x21-\x7e]{1,256}")
-# C0 controls but CR and LF, DEL, C1 controls and the Unicode line and paragraph separators.
-_CONTROL = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+# C0 controls but CR and LF, DEL, C1 controls, the Unicode line and paragraph separators, and
+# lone surrogates (no UTF-8 text holds them; Python strings can).
+_CONTROL = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,7 @@ def parse_candidate(text: str) -> Candidate:
     Raises:
         CandidateInvalid: the text is not a candidate; the message says which part is wrong.
     """
-    if len(text.encode()) > MAX_CANDIDATE_BYTES:
+    if _utf8_size(text) > MAX_CANDIDATE_BYTES:
         raise CandidateInvalid(f"a candidate is at most {MAX_CANDIDATE_BYTES} bytes")
     if _CONTROL.search(text) or "\r" in text or "\n" in text:
         raise CandidateInvalid("a candidate holds no control characters or line breaks")
@@ -171,7 +172,7 @@ def check_sdp(
     Raises:
         SdpInvalid: the description breaks a rule; the message says which.
     """
-    if len(sdp.encode()) > max_bytes:
+    if _utf8_size(sdp) > max_bytes:
         raise SdpInvalid(f"an SDP is at most {max_bytes} bytes")
     if _CONTROL.search(sdp):
         raise SdpInvalid("an SDP holds no control characters other than CR and LF")
@@ -220,6 +221,12 @@ def check_sdp(
             raise SdpInvalid("an offer carries a=fingerprint (DTLS)")
     ending = "\n" if sdp.endswith("\n") else ""
     return CheckedSdp("\n".join(kept) + ending, dropped)
+
+
+def _utf8_size(text: str) -> int:
+    # Measured before anything else, so it must not raise: a lone surrogate counts as its three
+    # bytes here and is refused by the control-character rule right after.
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _is_address(text: str) -> bool:
