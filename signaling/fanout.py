@@ -187,8 +187,7 @@ class Hub:
         """Reads one shard's connection until the hub stops or the shard holds no subscription."""
         delay = 0.05
         broken = False
-        while not self._stopping and shard in self._subscriber.shards():
-            self._start_readers()  # a channel moved after a resharding may have opened a shard
+        while not self._stopping:
             try:
                 message = await self._subscriber.get_message(shard, timeout=1.0)
                 if broken:
@@ -197,6 +196,8 @@ class Hub:
                 delay = 0.05
                 if message is not None:
                     self._on_message(message)
+                    if message.get("type") == "smessage":
+                        continue  # an event: no subscription bookkeeping on the fan-out path
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -207,6 +208,11 @@ class Hub:
                 broken = True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+            # After a confirmation, a quiet second or a break: a channel moved by a resharding may
+            # have opened a shard, or left this one with no subscription.
+            if shard not in self._subscriber.shards():
+                return
+            self._start_readers()
 
     def _on_message(self, message: dict[str, object]) -> None:
         kind = message.get("type")
