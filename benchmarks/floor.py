@@ -20,6 +20,7 @@ import sys
 import time
 
 from benchmarks.node import cpu_seconds, free_port, raise_open_files
+from benchmarks.steering import steered
 from signaling.framing import text_frame
 
 # About the size of a podium event frame with the benchmark's data (154 bytes framed; theirs: ~162).
@@ -128,11 +129,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=50)
     parser.add_argument("--interval", type=float, default=0.1)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--steer",
+        action="store_true",
+        help="steer loopback receive processing to the reader's core (root; benchmarks/steering.py)",
+    )
     args = parser.parse_args(argv)
     if args.serve:
         asyncio.run(serve(args.serve, args.clients, args.events, args.interval))
         return 0
-    print(json.dumps(run(args.clients, args.events, args.interval), indent=2))
+    cpus = sorted(os.sched_getaffinity(0))
+    with steered(cpus[1] if args.steer and len(cpus) >= 2 else None) as mask:
+        result: dict[str, object] = dict(run(args.clients, args.events, args.interval))
+    result["lo_rps_cpus"] = mask
+    print(json.dumps(result, indent=2))
     return 0
 
 

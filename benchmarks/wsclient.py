@@ -24,8 +24,9 @@ import os
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 OP_TEXT = 0x1
@@ -46,6 +47,7 @@ _NAME = b'"name":"' + EVENT_NAME.encode() + b'"'
 _T = b'"t":'
 
 _UPGRADING, _AUTHENTICATING, _OPEN, _CLOSED = range(4)
+_FIN_TEXT = FIN | OP_TEXT
 
 
 class FrameError(Exception):
@@ -181,35 +183,41 @@ class Tally:
     last: dict[int, float] = field(default_factory=dict)
 
 
-class BenchSocket:
-    """One participant socket of the load generator."""
+class FrameSocket:
+    """The raw-socket machinery every load-generator socket shares (podium's and Socket.IO's).
+
+    Reads with kernel receive timestamps, answers the upgrade, parses frames, answers pings and
+    closes. Subclasses say what happens after the upgrade (``_upgraded``), to a text frame on an open
+    socket (``_on_event``: the hot path, called straight from the frame loop) and to a text frame
+    before that (``_on_text``). ``_ready`` resolves once the server admitted the socket.
+    """
 
     __slots__ = (
-        "_auth",
         "_buf",
         "_fd",
         "_key",
         "_loop",
+        "_ready",
         "_state",
         "close_code",
         "last_seq",
         "sock",
         "tally",
-        "welcomed",
     )
 
-    def __init__(self, sock: socket.socket, key: str, auth: bytes, tally: Tally) -> None:
+    _closed_before = "admission"  # what a socket closed before admission was waiting for
+
+    def __init__(self, sock: socket.socket, key: str, tally: Tally) -> None:
         self.sock = sock
         self._fd = sock.fileno()
         self._key = key
-        self._auth = auth
         self._buf = b""
         self._state = _UPGRADING
         self._loop = asyncio.get_running_loop()
         self.tally = tally
         self.last_seq = -1
         self.close_code: int | None = None
-        self.welcomed: asyncio.Future[dict[str, Any]] = self._loop.create_future()
+        self._ready: asyncio.Future[dict[str, Any]] = self._loop.create_future()
 
     def start(self, request: bytes) -> None:
         """Sends the upgrade request and starts reading."""
@@ -258,8 +266,7 @@ class BenchSocket:
             except HandshakeError as exc:
                 self._fail(exc)
                 return
-            self._state = _AUTHENTICATING
-            self._send(client_frame(OP_TEXT, self._auth))
+            self._upgraded()
             data = data[end + 4 :]
         try:
             frames, used = parse_frames(data)
@@ -269,20 +276,99 @@ class BenchSocket:
         if used < len(data):
             self._buf = data[used:]
         for first, start, end in frames:
-            opcode = first & 0x0F
-            if opcode == OP_TEXT and first & FIN:
+            if first == _FIN_TEXT:
+                # The hot path first: a text frame on an admitted socket, one call per frame.
                 if self._state == _OPEN:
                     self._on_event(data, start, end, stamp, now)
-                elif self._state == _AUTHENTICATING:
-                    self._on_reply(data[start:end])
-            elif opcode == OP_PING:
-                self.tally.pings += 1
-                self._send(client_frame(OP_PONG, data[start:end]))
-            elif opcode == OP_CLOSE:
+                else:
+                    self._on_text(data, start, end)
+                if self._state == _CLOSED:
+                    return
+            elif first & 0x0F == OP_PING:
+                self._on_ping(data[start:end])
+            elif first & 0x0F == OP_CLOSE:
                 self._on_close(data[start:end])
                 return
             else:
                 self.tally.other_frames += 1
+
+    def _upgraded(self) -> None:
+        """The upgrade was accepted: send what comes next (a hook)."""
+        raise NotImplementedError
+
+    def _on_event(self, data: bytes, start: int, end: int, stamp: float, now: float) -> None:
+        """A text frame ``data[start:end]`` on an admitted socket (a hook; the hot path)."""
+        raise NotImplementedError
+
+    def _on_text(self, data: bytes, start: int, end: int) -> None:
+        """A text frame ``data[start:end]`` before admission (a hook)."""
+        raise NotImplementedError
+
+    def _on_ping(self, payload: bytes) -> None:
+        self.tally.pings += 1
+        self._send(client_frame(OP_PONG, payload))
+
+    def _on_close(self, payload: bytes) -> None:
+        self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+        self._send(client_frame(OP_CLOSE, payload[:2]))
+        self._lost(None)
+
+    def _send(self, data: bytes) -> None:
+        # Client frames are a few hundred bytes on a socket that sends nothing else: they fit the
+        # send buffer whole, or the socket is broken.
+        if self._state == _CLOSED:
+            return
+        try:
+            sent = self.sock.send(data)
+        except OSError as exc:
+            self._lost(exc)
+            return
+        if sent != len(data):
+            self._lost(OSError("the client send buffer is full"))
+
+    def _fail(self, exc: Exception) -> None:
+        if not self._ready.done():
+            self._ready.set_exception(exc)
+        self.abort()
+
+    def _lost(self, exc: Exception | None) -> None:
+        if self._state == _OPEN:
+            self.tally.dropped += 1
+        if not self._ready.done():
+            reason = exc or f"closed before {self._closed_before} ({self.close_code})"
+            self._ready.set_exception(AuthRefused(str(reason)))
+        self.abort()
+
+    def abort(self) -> None:
+        """Stops reading and resets the connection (no close handshake, no TIME_WAIT)."""
+        if self._state == _CLOSED:
+            return
+        self._state = _CLOSED
+        self._loop.remove_reader(self._fd)
+        with contextlib.suppress(OSError):
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+
+
+class BenchSocket(FrameSocket):
+    """One participant socket of the load generator."""
+
+    __slots__ = ("_auth", "welcomed")
+
+    _closed_before = "welcome"
+
+    def __init__(self, sock: socket.socket, key: str, auth: bytes, tally: Tally) -> None:
+        super().__init__(sock, key, tally)
+        self._auth = auth
+        self.welcomed = self._ready
+
+    def _upgraded(self) -> None:
+        self._state = _AUTHENTICATING
+        self._send(client_frame(OP_TEXT, self._auth))
+
+    def _on_text(self, data: bytes, start: int, end: int) -> None:
+        if self._state == _AUTHENTICATING:
+            self._on_reply(data[start:end])
 
     def _on_event(self, data: bytes, start: int, end: int, stamp: float, now: float) -> None:
         # The hot path: three searches and two number parses per frame, no JSON decoding.
@@ -325,46 +411,99 @@ class BenchSocket:
         elif kind == "error":
             self._fail(AuthRefused(f"{message.get('code')}: {message.get('message')}"))
 
-    def _on_close(self, payload: bytes) -> None:
-        self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
-        self._send(client_frame(OP_CLOSE, payload[:2]))
-        self._lost(None)
 
-    def _send(self, data: bytes) -> None:
-        # Client frames are a few hundred bytes on a socket that sends nothing else: they fit the
-        # send buffer whole, or the socket is broken.
-        if self._state == _CLOSED:
+_S = TypeVar("_S", bound=BenchSocket)
+
+_EVENT_HEAD = b'{"type":"event"'
+_NAME_AT = b'"name":"'
+
+
+class CommandSocket(BenchSocket):
+    """A participant socket that also sends commands and sorts what comes back by kind.
+
+    On top of ``BenchSocket`` (which still counts ``bench.tick`` events in the shared ``Tally``) it
+    resolves each command's reply (``ack`` or ``error``, matched by ``id``), counts the events it
+    receives by name (``names``) and, for the names in ``watch``, keeps each frame's kernel receive
+    time and payload (``seen``), for latency from a command to the broadcast it causes. It can stop
+    reading, so that its kernel receive buffer fills as a stalled client's would.
+    """
+
+    __slots__ = ("_next_id", "_replies", "names", "seen", "watch")
+
+    def __init__(self, sock: socket.socket, key: str, auth: bytes, tally: Tally) -> None:
+        super().__init__(sock, key, auth, tally)
+        self._next_id = 1
+        self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.names: dict[str, int] = {}
+        self.watch: frozenset[str] = frozenset()
+        self.seen: list[tuple[str, float, bytes]] = []
+
+    def _on_event(self, data: bytes, start: int, end: int, stamp: float, now: float) -> None:
+        if data.startswith(_EVENT_HEAD, start):
+            i = data.find(_NAME_AT, start, end)
+            if i >= 0:
+                i += len(_NAME_AT)
+                name = data[i : data.find(b'"', i, end)].decode()
+                self.names[name] = self.names.get(name, 0) + 1
+                if name in self.watch:
+                    self.seen.append((name, stamp or now, data[start:end]))
+                if name == EVENT_NAME:
+                    super()._on_event(data, start, end, stamp, now)
+                    return
+            self.tally.other_frames += 1
             return
-        try:
-            sent = self.sock.send(data)
-        except OSError as exc:
-            self._lost(exc)
-            return
-        if sent != len(data):
-            self._lost(OSError("the client send buffer is full"))
+        if data.startswith(b'{"type":"ack"', start) or data.startswith(b'{"type":"error"', start):
+            message = json.loads(data[start:end])
+            message["_received"] = stamp or now  # the reply's kernel receive time
+            future = self._replies.pop(str(message.get("id")), None)
+            if future is not None and not future.done():
+                future.set_result(message)
+                return
+        self.tally.other_frames += 1  # presence, pong, a reply nobody waits for
 
-    def _fail(self, exc: Exception) -> None:
-        if not self.welcomed.done():
-            self.welcomed.set_exception(exc)
-        self.abort()
+    def send_command(self, kind: str, **fields: Any) -> asyncio.Future[dict[str, Any]]:
+        """Sends one command; the future gets its ``ack`` or ``error`` frame as a dict (with the
+        kernel's receive time of the reply added as ``_received``).
 
-    def _lost(self, exc: Exception | None) -> None:
-        if self._state == _OPEN:
-            self.tally.dropped += 1
-        if not self.welcomed.done():
-            reason = exc or f"closed before welcome ({self.close_code})"
-            self.welcomed.set_exception(AuthRefused(str(reason)))
-        self.abort()
+        If the socket closes first, the future never resolves: callers bound their wait.
+        """
+        ident = f"c{self._next_id}"
+        self._next_id += 1
+        future: asyncio.Future[dict[str, Any]] = self._loop.create_future()
+        self._replies[ident] = future
+        body = json.dumps({"type": kind, "id": ident, **fields}, separators=(",", ":"))
+        self._send(client_frame(OP_TEXT, body.encode()))
+        return future
 
-    def abort(self) -> None:
-        """Stops reading and resets the connection (no close handshake, no TIME_WAIT)."""
-        if self._state == _CLOSED:
-            return
-        self._state = _CLOSED
-        self._loop.remove_reader(self._fd)
-        with contextlib.suppress(OSError):
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.sock.close()
+    async def command(self, kind: str, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
+        """``send_command`` and wait for the reply (``TimeoutError`` after ``timeout``)."""
+        async with asyncio.timeout(timeout):
+            return await self.send_command(kind, **fields)
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the socket is joined and not closed on this side."""
+        return self._state == _OPEN
+
+    def stop_reading(self) -> None:
+        """Stops reading: the kernel receive buffer fills, then the server's send side backs up."""
+        if self._state != _CLOSED:
+            self._loop.remove_reader(self._fd)
+
+
+async def open_command_socket(
+    host: str,
+    port: int,
+    origin: str,
+    token: str,
+    session: str,
+    tally: Tally,
+    timeout: float,
+    *,
+    rcvbuf: int | None = None,
+) -> CommandSocket:
+    """``open_socket`` returning a ``CommandSocket``; ``rcvbuf`` sets a small ``SO_RCVBUF``."""
+    return await _open(CommandSocket, host, port, origin, token, session, tally, timeout, rcvbuf)
 
 
 async def open_socket(
@@ -378,21 +517,64 @@ async def open_socket(
         TimeoutError: no ``welcome`` within ``timeout``.
         OSError: the TCP connection failed.
     """
-    loop = asyncio.get_running_loop()
-    key = base64.b64encode(os.urandom(16)).decode()
+    return await _open(BenchSocket, host, port, origin, token, session, tally, timeout, None)
+
+
+async def _open(
+    factory: type[_S],
+    host: str,
+    port: int,
+    origin: str,
+    token: str,
+    session: str,
+    tally: Tally,
+    timeout: float,
+    rcvbuf: int | None,
+) -> _S:
+    """``open_socket`` for any ``BenchSocket`` class, with an optional small receive buffer."""
     auth = json.dumps(
         {"type": "auth", "id": "1", "token": token, "session": session}, separators=(",", ":")
     ).encode()
+    return await connect(
+        lambda sock, key: factory(sock, key, auth, tally),
+        host,
+        port,
+        "/ws",
+        origin,
+        timeout,
+        rcvbuf,
+    )
+
+
+_F = TypeVar("_F", bound=FrameSocket)
+
+
+async def connect(
+    make: Callable[[socket.socket, str], _F],
+    host: str,
+    port: int,
+    path: str,
+    origin: str,
+    timeout: float,
+    rcvbuf: int | None = None,
+) -> _F:
+    """Connects a ``FrameSocket`` (``make(sock, key)``) and upgrades ``path``; returns it once the
+    server admitted it (``rcvbuf``: a small ``SO_RCVBUF``, set before connect)."""
+    loop = asyncio.get_running_loop()
+    key = base64.b64encode(os.urandom(16)).decode()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setblocking(False)
     sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    bench = BenchSocket(sock, key, auth, tally)
+    if rcvbuf is not None:
+        # Before connect, so that the window the socket advertises is small from the start.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    bench = make(sock, key)
     try:
         async with asyncio.timeout(timeout):
             await loop.sock_connect(sock, (host, port))
-            bench.start(upgrade_request(host, port, "/ws", origin, key))
-            await bench.welcomed
+            bench.start(upgrade_request(host, port, path, origin, key))
+            await bench._ready
     except BaseException:
         bench.abort()
         raise

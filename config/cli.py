@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import sys
 import time
@@ -178,6 +179,7 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     if settings.demo:
         app.on_startup.append(_print_demo_links)
+    app.on_startup.append(_freeze_startup_heap)
     web.run_app(
         app,
         host=settings.host,
@@ -188,6 +190,17 @@ def _serve(args: argparse.Namespace) -> int:
         handle_signals=True,
     )
     return 0
+
+
+async def _freeze_startup_heap(app: web.Application) -> None:
+    """Moves everything alive after startup out of the garbage collector's sight.
+
+    The modules, the programme and the app (~95 MiB) live as long as the process; a full collection
+    would walk them all again during every join wave. Measured in a 1,000-join phase: 176 ms of
+    collections before, ~40 ms after (docs/performance.md).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def _print_demo_links(app: web.Application) -> None:

@@ -22,13 +22,13 @@ from moderation import floor as rules
 from moderation import floor_messages as m
 from moderation.errors import FloorConflict
 from moderation.floor import Floor, Outcome
-from moderation.floor_store import FloorStore, Written
+from moderation.floor_store import FloorStore, Written, floor_from_reply, read_lua
 from moderation.ids import time_ordered_id
 from moderation.metrics import FloorMetrics
 from moderation.questions import Actor
 from moderation.service import actor_of
 from signaling.programme import FloorSettings
-from signaling.service import Handler, SignalingService
+from signaling.service import Handler, JoinRead, SignalingService
 
 if TYPE_CHECKING:
     from signaling.connection import Connection
@@ -94,7 +94,11 @@ class FloorService:
             m.CloseFloor: self.close,
         }
         self.signaling.handlers.update(handlers)
-        self.signaling.snapshot_parts["floor"] = self.snapshot
+        self.signaling.snapshot_parts["floor"] = JoinRead(
+            lua=read_lua(),
+            build=lambda conn, raw: floor_from_reply(raw).view_for(conn.identity.sub),
+            read=self.snapshot,
+        )
 
     # ---- reading -----------------------------------------------------------------------------------
 

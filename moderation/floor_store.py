@@ -388,20 +388,10 @@ class FloorStore:
         pipe.zrange(f.queue, 0, -1)
         pipe.hgetall(f.entries)
         state_raw, ids, entries_raw = await self.sessions.guard("read", pipe.execute())
-        state = {_text(k): _text(v) for k, v in cast(dict[Any, Any], state_raw).items()}
-        entries = {_text(k): _text(v) for k, v in cast(dict[Any, Any], entries_raw).items()}
-        queue = tuple(_entry(entries, _text(i)) for i in ids)
-        speaker: Turn | None = None
-        if state.get("turn"):
-            data = json.loads(state["turn"])
-            entry = _entry(entries, data["entry"])
-            speaker = Turn(entry, float(data["granted"]), int(data["seconds"]))
-        return Floor(
-            open=state.get("open") != "0",
-            queue=queue,
-            speaker=speaker,
-            expired=state.get("expired") == "1",
-            version=int(state.get("ver", "0")),
+        return floor_of(
+            {_text(k): _text(v) for k, v in cast(dict[Any, Any], state_raw).items()},
+            [_text(i) for i in ids],
+            {_text(k): _text(v) for k, v in cast(dict[Any, Any], entries_raw).items()},
         )
 
     async def holder(self, session: str) -> str | None:
@@ -441,6 +431,44 @@ class FloorStore:
             "read", self.sessions.client.xrange(self.keys(session).audit)
         )
         return [json.loads(fields[b"e"]) for _, fields in cast(list[Any], rows)]
+
+
+def read_lua() -> str:
+    """Lua, the body of a function of ``(tag, sub)``, reading what :meth:`FloorStore.read` reads
+    (for the join script, ``signaling.service.JoinRead``); :func:`floor_from_reply` reads its reply."""
+    f = FloorKeys("")
+    return (
+        f"return {{redis.call('HGETALL', tag .. {json.dumps(f.state)}), "
+        f"redis.call('ZRANGE', tag .. {json.dumps(f.queue)}, 0, -1), "
+        f"redis.call('HGETALL', tag .. {json.dumps(f.entries)})}}"
+    )
+
+
+def floor_from_reply(raw: list[Any]) -> Floor:
+    """The list from the reply of :func:`read_lua`."""
+    state_flat, ids, entries_flat = raw
+    return floor_of(_flat(state_flat), [_text(i) for i in ids], _flat(entries_flat))
+
+
+def _flat(flat: list[Any]) -> dict[str, str]:
+    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+def floor_of(state: dict[str, str], ids: list[str], entries: dict[str, str]) -> Floor:
+    """The list from its state hash, queue ids and entries hash."""
+    queue = tuple(_entry(entries, i) for i in ids)
+    speaker: Turn | None = None
+    if state.get("turn"):
+        data = json.loads(state["turn"])
+        entry = _entry(entries, data["entry"])
+        speaker = Turn(entry, float(data["granted"]), int(data["seconds"]))
+    return Floor(
+        open=state.get("open") != "0",
+        queue=queue,
+        speaker=speaker,
+        expired=state.get("expired") == "1",
+        version=int(state.get("ver", "0")),
+    )
 
 
 def _entry(entries: dict[str, str], entry_id: str) -> Entry:

@@ -21,9 +21,9 @@ from moderation.errors import NotAllowed, QuestionConflict
 from moderation.ids import time_ordered_id
 from moderation.metrics import QnaMetrics
 from moderation.questions import PUBLIC, Actor, QState, Question
-from moderation.store import Event, QuestionStore
+from moderation.store import Event, QaSettings, QuestionStore, parse_snapshot, snapshot_lua
 from moderation.text import WordFilter
-from signaling.service import Handler, SignalingService
+from signaling.service import Handler, JoinRead, SignalingService
 from signaling.store import AUDIENCE_ALL, AUDIENCE_STAFF, audience_of, person
 
 if TYPE_CHECKING:
@@ -114,23 +114,38 @@ class QnaService:
             m.Lock: self.lock,
         }
         self.signaling.handlers.update(handlers)
-        self.signaling.snapshot_parts["qa"] = self.snapshot
+        # Read by the join's own script (no round trip of its own); self.snapshot on a resync.
+        self.signaling.snapshot_parts["qa"] = JoinRead(
+            lua=snapshot_lua(), build=self._snapshot_of, read=self.snapshot
+        )
 
     # ---- reading -----------------------------------------------------------------------------------
 
     async def snapshot(self, conn: Connection) -> dict[str, Any]:
         """What this connection may see of the queue now."""
+        # One atomic read (a store round trip per join, not three or four).
+        return self._view(conn, *await self.store.snapshot(conn.session, conn.identity.sub))
+
+    def _snapshot_of(self, conn: Connection, raw: list[Any]) -> dict[str, Any]:
+        """The snapshot part from the join script's reply (``snapshot_lua``)."""
+        return self._view(conn, *parse_snapshot(raw))
+
+    def _view(
+        self,
+        conn: Connection,
+        everything: list[Question],
+        settings: QaSettings,
+        voted: frozenset[str],
+    ) -> dict[str, Any]:
+        """What this connection may see of the queue read."""
         actor = actor_of(conn)
         session = self.signaling.session(conn.session)
-        everything = await self.store.all(conn.session)
-        settings = await self.store.settings(conn.session)
         visible = [q for q in everything if rules.visible_to(q, actor)]
-        votable = [q.id for q in visible if q.state in PUBLIC]
         return {
             "questions": [self.view_for(q, actor) for q in visible],
             "pinned": settings.pinned or None,
             "locked": settings.locked,
-            "voted": await self.store.voted(conn.session, actor.sub, votable),
+            "voted": [q.id for q in visible if q.state in PUBLIC and q.id in voted],
             "order": session.qna.order,
             "enabled": session.qna.enabled,
         }

@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
 from signaling.errors import (
     AuthTimeout,
@@ -28,7 +28,7 @@ from signaling.errors import (
     StoreUnavailable,
 )
 from signaling.fanout import Feed
-from signaling.framing import text_frame
+from signaling.framing import pong_frame, text_frame
 from signaling.identity import Identity, Role, verify
 from signaling.lifecycle import State
 from signaling.messages import (
@@ -50,7 +50,14 @@ from signaling.messages import (
 )
 from signaling.presence import Counts, presence_view, summarise
 from signaling.ratelimit import KeyedBuckets, TokenBucket
-from signaling.service import SignalingService, lifecycle_view, session_view
+from signaling.service import (
+    JoinRead,
+    JoinSnapshot,
+    SignalingService,
+    SnapshotPart,
+    lifecycle_view,
+    session_view,
+)
 from signaling.store import AUDIENCE_ALL, AUDIENCE_STAFF, HistoryEntry
 
 log = logging.getLogger("podium.connection")
@@ -59,7 +66,17 @@ log = logging.getLogger("podium.connection")
 class Connection:
     """One authenticated client socket: a fan-out sink plus the client's identity and limits."""
 
-    __slots__ = ("_max_buffer", "audiences", "identity", "service", "session", "transport", "ws")
+    __slots__ = (
+        "_max_buffer",
+        "audiences",
+        "identity",
+        "pinged",
+        "seen",
+        "service",
+        "session",
+        "transport",
+        "ws",
+    )
 
     def __init__(
         self,
@@ -75,6 +92,9 @@ class Connection:
         self.session = session
         self.service = service
         self._max_buffer = service.limits.send_buffer_bytes
+        # For the node's heartbeat (signaling/heartbeat.py): when the peer was last heard, when pinged.
+        self.seen = time.monotonic()
+        self.pinged = 0.0
         # "r:<role>" reaches every socket of one role (the production desks, say) on every node.
         audiences = [AUDIENCE_ALL, "u:" + identity.sub, "r:" + identity.role.value]
         if identity.is_staff:
@@ -131,10 +151,10 @@ async def websocket(
         raise Draining("this node is shutting down; connect again", retry_after=2.0)
     limits = service.limits
     ws = web.WebSocketResponse(
-        heartbeat=limits.heartbeat,
+        heartbeat=None,  # the node's shared heartbeat pings (signaling/heartbeat.py), not aiohttp's
         max_msg_size=limits.max_frame_bytes,
         compress=False,
-        autoping=True,
+        autoping=False,  # pings and pongs come to _serve: a pong is what the heartbeat waits for
     )
     try:
         await ws.prepare(request)
@@ -153,10 +173,10 @@ async def websocket(
     try:
         service.connections.add(conn)
         feed = await service.hub.attach(conn.session)
-        await service.joined(conn.session, conn.identity)
+        joined = await service.joined(conn.session, conn.identity, snapshot=auth.resume is None)
         counted = True
         _gauge(conn).inc()
-        await _catch_up(conn, auth, feed)
+        await _catch_up(conn, auth, feed, joined)
         expiry = _close_at_expiry(conn)  # after the welcome: a token may not expire before it
         await _serve(conn, codec)
     except StoreUnavailable:
@@ -182,6 +202,20 @@ async def websocket(
     return ws
 
 
+async def _first_message(ws: web.WebSocketResponse, timeout: float) -> WSMessage:
+    """The first data or closing message, within ``timeout``; pings before it are answered."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            msg = await ws.receive(timeout=max(0.001, deadline - time.monotonic()))
+        except TimeoutError:
+            raise AuthTimeout("no auth message within the deadline") from None
+        if msg.type is WSMsgType.PING:
+            await ws.pong(msg.data)
+        elif msg.type is not WSMsgType.PONG:
+            return msg
+
+
 async def _authenticate(
     ws: web.WebSocketResponse,
     transport: asyncio.Transport,
@@ -191,10 +225,7 @@ async def _authenticate(
 ) -> tuple[Auth | None, Connection | None]:
     raw: str | None = None
     try:
-        try:
-            msg = await ws.receive(timeout=service.limits.auth_timeout)
-        except TimeoutError:
-            raise AuthTimeout("no auth message within the deadline") from None
+        msg = await _first_message(ws, service.limits.auth_timeout)
         if msg.type is WSMsgType.BINARY:
             await _close(ws, CloseCode.UNSUPPORTED_DATA, "binary frames are not accepted")
             service.metrics.join("bad_request")
@@ -228,8 +259,14 @@ async def _authenticate(
     return command, Connection(ws, transport, identity, command.session, service)
 
 
-async def _catch_up(conn: Connection, auth: Auth, feed: Feed) -> None:
-    """Sends the snapshot (or the missed events), then attaches the socket to the fan-out, gap-free."""
+async def _catch_up(
+    conn: Connection, auth: Auth, feed: Feed, joined: JoinSnapshot | None = None
+) -> None:
+    """Sends the snapshot (or the missed events), then attaches the socket to the fan-out, gap-free.
+
+    ``joined``: what the presence join read with it (a fresh join); without it (a resume that must
+    resync) the snapshot and every part are read here.
+    """
     service = conn.service
     session = service.session(conn.session)
     floor = -1
@@ -250,10 +287,18 @@ async def _catch_up(conn: Connection, auth: Auth, feed: Feed) -> None:
             conn.send(Resync(id=auth.id, reason=missed.resync))  # type: ignore[arg-type]
             service.metrics.join("resync")
     if floor < 0:
-        snapshot = await service.store.snapshot(conn.session)
+        if joined is None:
+            snapshot = await service.store.snapshot(conn.session)
+            raw: dict[str, Any] = {}
+        else:
+            snapshot, raw = joined.snapshot, joined.parts
         counts = summarise(snapshot.counts, snapshot.unique)
-        # Read after the position: events past it re-apply idempotently (they carry absolute values).
-        parts = {name: await read(conn) for name, read in service.snapshot_parts.items()}
+        # The join reads came with the position; the others are read after it: events past it
+        # re-apply idempotently (they carry absolute values).
+        parts = {
+            name: await _part(conn, name, part, raw)
+            for name, part in service.snapshot_parts.items()
+        }
         conn.send(
             Welcome(
                 id=auth.id,
@@ -279,12 +324,27 @@ async def _catch_up(conn: Connection, auth: Auth, feed: Feed) -> None:
     service.hub.add(feed, conn, floor)
 
 
+async def _part(
+    conn: Connection, name: str, part: SnapshotPart | JoinRead, raw: dict[str, Any]
+) -> Any:
+    """One welcome part: shaped from the join script's reply, or read now."""
+    if isinstance(part, JoinRead):
+        return part.build(conn, raw[name]) if name in raw else await part.read(conn)
+    return await part(conn)
+
+
 async def _serve(conn: Connection, codec: Codec) -> None:
     service = conn.service
     limits = service.limits
     bucket = TokenBucket(limits.rate, limits.burst)
     strikes = bad = 0
     async for msg in conn.ws:
+        conn.seen = time.monotonic()
+        if msg.type is WSMsgType.PONG:
+            continue
+        if msg.type is WSMsgType.PING:
+            conn.write(pong_frame(msg.data))
+            continue
         if msg.type is WSMsgType.BINARY:
             service.metrics.reject("binary_frame")
             await _close(conn.ws, CloseCode.UNSUPPORTED_DATA, "binary frames are not accepted")

@@ -15,3 +15,8 @@ def text_frame(payload: bytes) -> bytes:
     if n < 1 << 16:
         return struct.pack("!BBH", _TEXT_FIN, 126, n) + payload
     return struct.pack("!BBQ", _TEXT_FIN, 127, n) + payload
+
+
+def pong_frame(payload: bytes) -> bytes:
+    """Returns the pong answering a ping with ``payload`` (at most 125 bytes, RFC 6455 §5.5)."""
+    return bytes((0x8A, len(payload))) + payload

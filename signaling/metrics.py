@@ -108,6 +108,16 @@ class SignalingMetrics:
             "Client sockets cut off because they stopped reading.",
             registry=registry,
         )
+        self.heartbeat_pings = Counter(
+            "podium_signaling_heartbeat_pings",
+            "Pings the node's heartbeat wrote to sockets that had been silent for a period.",
+            registry=registry,
+        )
+        self.heartbeat_timeouts = Counter(
+            "podium_signaling_heartbeat_timeouts",
+            "Client sockets cut off because they answered no ping.",
+            registry=registry,
+        )
         self.fanout_latency = Histogram(
             "podium_signaling_fanout_latency_seconds",
             "From an event's commit in the store to the end of its fan-out on this node.",
@@ -192,3 +202,8 @@ class SignalingMetrics:
     def slow_disconnect(self) -> None:
         """A sink was cut off for not reading."""
         self.slow_disconnects.inc()
+
+    def heartbeat(self, pinged: int, timed_out: int) -> None:
+        """One heartbeat sweep pinged ``pinged`` sockets and cut off ``timed_out`` silent ones."""
+        self.heartbeat_pings.inc(pinged)
+        self.heartbeat_timeouts.inc(timed_out)

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 
 from signaling.keys import SessionKeys
+from signaling.store import SNAPSHOT_LUA, Snapshot, new_epoch, snapshot_of
 
 _LEAVE_LUA = r"""
 local function podium_leave(tabs, kinds, counts, node_hash, sub, n)
@@ -38,24 +40,52 @@ end
 # ARGV: sub, kind, node, lease expiry (ms), person (JSON), now (ms)
 # The participation report's figures are kept here, once cluster-wide: who each person was when they
 # first joined (first join wins) and the most people online at once, with when it was first reached.
-_JOIN = r"""
-local n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-redis.call('HINCRBY', KEYS[4], ARGV[1], 1)
-redis.call('ZADD', KEYS[5], ARGV[4], ARGV[3])
-redis.call('SADD', KEYS[6], ARGV[1])
-if n == 1 then
-  redis.call('HSETNX', KEYS[7], ARGV[1], ARGV[5])
-  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-  redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
-  local online = 0
-  for _, v in ipairs(redis.call('HVALS', KEYS[3])) do online = online + tonumber(v) end
-  if online > tonumber(redis.call('HGET', KEYS[8], 'online') or '0') then
-    redis.call('HSET', KEYS[8], 'online', online, 'at', ARGV[6])
+_JOIN_LUA = r"""
+local function podium_join()
+  local n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+  redis.call('HINCRBY', KEYS[4], ARGV[1], 1)
+  redis.call('ZADD', KEYS[5], ARGV[4], ARGV[3])
+  redis.call('SADD', KEYS[6], ARGV[1])
+  if n == 1 then
+    redis.call('HSETNX', KEYS[7], ARGV[1], ARGV[5])
+    redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+    redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+    local online = 0
+    for _, v in ipairs(redis.call('HVALS', KEYS[3])) do online = online + tonumber(v) end
+    if online > tonumber(redis.call('HGET', KEYS[8], 'online') or '0') then
+      redis.call('HSET', KEYS[8], 'online', online, 'at', ARGV[6])
+    end
+    return 1
   end
-  return 1
+  return 0
 end
-return 0
 """
+
+_JOIN = _JOIN_LUA + "return podium_join()\n"
+
+
+def join_snapshot_lua(reads: tuple[str, ...]) -> str:
+    """The join of a fresh (not resuming) connection and its welcome in one round trip.
+
+    Read after the join, so the counts include this person. KEYS: as _JOIN, then meta, hist;
+    ARGV: as _JOIN, then a new epoch and the session's hash tag. Returns the snapshot's six items,
+    1 when the person was not online before, then each of ``reads`` (Lua function bodies of
+    ``(tag, sub)``, see ``signaling.service.JoinRead``) in order.
+    """
+    parts = "".join(
+        f"s[{8 + i}] = (function(tag, sub)\n{lua}\nend)(ARGV[8], ARGV[1])\n"
+        for i, lua in enumerate(reads)
+    )
+    return (
+        _JOIN_LUA
+        + SNAPSHOT_LUA
+        + "local joined = podium_join()\n"
+        + "local s = podium_snapshot(KEYS[9], KEYS[10], KEYS[3], KEYS[6], ARGV[7])\n"
+        + "s[7] = joined\n"
+        + parts
+        + "return s\n"
+    )
+
 
 # KEYS: tabs, kinds, counts, node_hash; ARGV: sub
 _LEAVE = (
@@ -131,6 +161,7 @@ class PresenceStore:
         self.prefix = prefix
         self.node = node
         self._join = client.register_script(_JOIN)
+        self._join_snapshots: dict[tuple[str, ...], AsyncScript] = {}
         self._leave = client.register_script(_LEAVE)
         self._reap = client.register_script(_REAP)
 
@@ -160,6 +191,55 @@ class PresenceStore:
             group: the person's stakeholder group, for the participation report.
             country: the person's country, for the participation report.
         """
+        keys, args = self._join_call(session, sub, kind, lease_until_ms, now_ms, group, country)
+        return bool(await self._join(keys=keys, args=args))
+
+    async def join_snapshot(
+        self,
+        session: str,
+        sub: str,
+        kind: str,
+        lease_until_ms: int,
+        *,
+        now_ms: int,
+        group: str = "",
+        country: str = "",
+        reads: tuple[str, ...] = (),
+    ) -> tuple[bool, Snapshot, list[Any]]:
+        """:meth:`join`, then the session's snapshot and ``reads`` right after it, in one round trip.
+
+        The welcome of a fresh join needs them all; one script instead of one call each saves the
+        node a store round trip per read per join (most of a join's CPU is store client work).
+
+        Args:
+            reads: Lua function bodies of ``(tag, sub)``, see ``signaling.service.JoinRead``.
+
+        Returns:
+            Whether the person was not online before, the snapshot (its counts include them), and
+            each read's reply in order.
+        """
+        keys, args = self._join_call(session, sub, kind, lease_until_ms, now_ms, group, country)
+        k = self.keys(session)
+        keys += [k.meta, k.history]
+        args += [new_epoch(), k.tag]
+        script = self._join_snapshots.get(reads)
+        if script is None:
+            script = self._join_snapshots[reads] = self.client.register_script(
+                join_snapshot_lua(reads)
+            )
+        raw = await script(keys=keys, args=args)
+        return bool(raw[6]), snapshot_of(raw), list(raw[7:])
+
+    def _join_call(
+        self,
+        session: str,
+        sub: str,
+        kind: str,
+        lease_until_ms: int,
+        now_ms: int,
+        group: str,
+        country: str,
+    ) -> tuple[list[str], list[str | int]]:
         k = self.keys(session)
         keys = [k.tabs, k.kinds, k.counts, k.node_tabs(self.node), k.nodes, k.unique,
                 k.people, k.peak]  # fmt: skip
@@ -169,8 +249,7 @@ class PresenceStore:
             ensure_ascii=False,
             separators=(",", ":"),
         )
-        args: list[str | int] = [sub, kind, self.node, lease_until_ms, person, now_ms]
-        return bool(await self._join(keys=keys, args=args))
+        return keys, [sub, kind, self.node, lease_until_ms, person, now_ms]
 
     async def leave(self, session: str, sub: str) -> bool:
         """Counts one connection of ``sub`` fewer; True when the person is no longer online."""

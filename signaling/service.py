@@ -29,7 +29,7 @@ from signaling.messages import Command, Presence, encode
 from signaling.metrics import MODES, ROLES, SignalingMetrics
 from signaling.presence import Counts, PresenceStore, presence_view, summarise
 from signaling.programme import Programme, Session
-from signaling.store import SessionStore
+from signaling.store import SessionStore, Snapshot
 
 if TYPE_CHECKING:
     from signaling.connection import Connection
@@ -39,6 +39,33 @@ log = logging.getLogger("podium.signaling")
 Handler = Callable[["Connection", Any], Awaitable[dict[str, Any]]]
 # A part of the welcome snapshot another package adds (the Q&A queue, say), read for one connection.
 SnapshotPart = Callable[["Connection"], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRead:
+    """A welcome part read inside the join's own store script: no round trip of its own.
+
+    Attributes:
+        lua: the body of a Lua function of ``(tag, sub)`` (the session's key hash tag, the joining
+            person) that reads the part with ``redis.call`` on keys under ``tag`` only (one slot,
+            so the script works on a Redis Cluster) and returns a non-nil value.
+        build: turns that reply into the part's value for the connection.
+        read: reads the part on its own, for a welcome without the join script (a resync).
+    """
+
+    lua: str
+    build: Callable[[Connection, Any], Any]
+    read: SnapshotPart
+
+
+@dataclass(frozen=True, slots=True)
+class JoinSnapshot:
+    """What a fresh join read in its one round trip: the snapshot and the raw join-read parts."""
+
+    snapshot: Snapshot
+    parts: dict[str, Any]
+
+
 # Called once when an authenticated connection closes (the media relay ends its media sessions).
 ClosedHook = Callable[["Connection"], Awaitable[None]]
 
@@ -76,7 +103,9 @@ class SignalingService:
     timing: Timing = field(default_factory=Timing)
     clock: Callable[[], float] = time.time
     handlers: dict[type[Command], Handler] = field(default_factory=dict)
-    snapshot_parts: dict[str, SnapshotPart] = field(default_factory=dict)
+    # Welcome parts by name, in the welcome's order: read by their own call, or (a JoinRead) by
+    # the join script.
+    snapshot_parts: dict[str, SnapshotPart | JoinRead] = field(default_factory=dict)
     closed_hooks: list[ClosedHook] = field(default_factory=list)
     connections: set[Connection] = field(default_factory=set)
     draining: bool = False
@@ -150,20 +179,41 @@ class SignalingService:
         """This node's presence lease expiry (ms), from now."""
         return int(self.clock() * 1000) + self.limits.lease_ms
 
-    async def joined(self, session_id: str, identity: Identity) -> None:
-        """Counts a new connection and schedules a coalesced presence broadcast."""
+    async def joined(
+        self, session_id: str, identity: Identity, *, snapshot: bool = False
+    ) -> JoinSnapshot | None:
+        """Counts a new connection and schedules a coalesced presence broadcast.
+
+        With ``snapshot``, the session's snapshot and the ``JoinRead`` welcome parts are read in
+        the same store round trip, right after the join, and returned (a fresh join's welcome
+        needs them); otherwise None.
+        """
         kind = f"{identity.mode}|{identity.role.value}"
-        joining = self.presence.join(
-            session_id,
-            identity.sub,
-            kind,
-            self.lease_until(),
-            now_ms=int(self.clock() * 1000),
-            group=identity.group,
-            country=identity.country,
-        )
-        await self.store.guard("presence", joining)
+        now_ms = int(self.clock() * 1000)
+        args = (session_id, identity.sub, kind, self.lease_until())
+        read: JoinSnapshot | None = None
+        if snapshot:
+            reads = {n: p for n, p in self.snapshot_parts.items() if isinstance(p, JoinRead)}
+            _, snap, raw = await self.store.guard(
+                "presence",
+                self.presence.join_snapshot(
+                    *args,
+                    now_ms=now_ms,
+                    group=identity.group,
+                    country=identity.country,
+                    reads=tuple(p.lua for p in reads.values()),
+                ),
+            )
+            read = JoinSnapshot(snap, dict(zip(reads, raw, strict=True)))
+        else:
+            await self.store.guard(
+                "presence",
+                self.presence.join(
+                    *args, now_ms=now_ms, group=identity.group, country=identity.country
+                ),
+            )
         self.touch_presence(session_id)
+        return read
 
     async def left(self, session_id: str, identity: Identity) -> None:
         """Counts a closed connection and schedules a coalesced presence broadcast."""

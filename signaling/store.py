@@ -87,17 +87,28 @@ return {1, r[1], r[2]}
 """
 )
 
-_SNAPSHOT = r"""
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('HSET', KEYS[1], 'epoch', epoch)
-  redis.call('DEL', KEYS[2])
+# Shared by the snapshot script and the join script (presence join and snapshot in one round trip).
+# Returns {epoch, seq, state, held, counts (flat hash), unique}; starts the epoch on first read.
+SNAPSHOT_LUA = r"""
+local function podium_snapshot(meta, hist, counts, unique, new_epoch)
+  local epoch = redis.call('HGET', meta, 'epoch')
+  if not epoch then
+    epoch = new_epoch
+    redis.call('HSET', meta, 'epoch', epoch)
+    redis.call('DEL', hist)
+  end
+  local m = redis.call('HMGET', meta, 'seq', 'state', 'held')
+  return {epoch, m[1] or '0', m[2] or 'scheduled', m[3] or '0',
+          redis.call('HGETALL', counts), redis.call('SCARD', unique)}
 end
-local m = redis.call('HMGET', KEYS[1], 'seq', 'state', 'held')
-return {epoch, m[1] or '0', m[2] or 'scheduled', m[3] or '0',
-        redis.call('HGETALL', KEYS[3]), redis.call('SCARD', KEYS[4])}
 """
+
+_SNAPSHOT = (
+    SNAPSHOT_LUA
+    + r"""
+return podium_snapshot(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
+"""
+)
 
 ErrorHook = Callable[[str], None]
 
@@ -312,18 +323,11 @@ class SessionStore:
     async def snapshot(self, session: str) -> Snapshot:
         """The session's lifecycle, presence counts and stream position, read atomically."""
         k = self.keys(session)
-        epoch, seq, state, held, flat, unique = await self.guard(
+        raw = await self.guard(
             "snapshot",
             self._snapshot(keys=[k.meta, k.history, k.counts, k.unique], args=[new_epoch()]),
         )
-        counts = {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
-        return Snapshot(
-            epoch=_text(epoch),
-            seq=int(seq),
-            lifecycle=Lifecycle(State(_text(state)), _text(held) == "1"),
-            counts=counts,
-            unique=int(unique),
-        )
+        return snapshot_of(raw)
 
     async def position(self, session: str) -> tuple[str | None, int]:
         """The session's current (epoch, seq); epoch is None before the first snapshot or event."""
@@ -377,6 +381,19 @@ class SessionStore:
             self.history_size,
             new_epoch(),
         ]
+
+
+def snapshot_of(raw: list[Any]) -> Snapshot:
+    """A :class:`Snapshot` from the first six items ``podium_snapshot`` returns."""
+    epoch, seq, state, held, flat, unique = raw[:6]
+    counts = {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+    return Snapshot(
+        epoch=_text(epoch),
+        seq=int(seq),
+        lifecycle=Lifecycle(State(_text(state)), _text(held) == "1"),
+        counts=counts,
+        unique=int(unique),
+    )
 
 
 def _entry(row: tuple[bytes, dict[bytes, bytes]]) -> HistoryEntry:

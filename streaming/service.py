@@ -22,7 +22,7 @@ from signaling.errors import RateLimited, StoreUnavailable
 from signaling.identity import Identity
 from signaling.programme import Programme, Session
 from signaling.ratelimit import TokenBucket
-from signaling.service import SignalingService, cancel_all
+from signaling.service import JoinRead, SignalingService, cancel_all
 from streaming import sdp
 from streaming.channels import (
     ChannelRecord,
@@ -167,12 +167,20 @@ class StreamingService:
 
     def register(self, signaling: SignalingService) -> None:
         """Adds the channels to the welcome snapshot of every client connection."""
-        signaling.snapshot_parts["stream"] = self.snapshot
+        signaling.snapshot_parts["stream"] = JoinRead(
+            lua=ChannelStore.snapshot_lua(),
+            build=lambda conn, raw: self._view(conn, *ChannelStore.snapshot_from_reply(raw)),
+            read=self.snapshot,
+        )
 
     async def snapshot(self, conn: Connection) -> dict[str, Any]:
         """The session's channels and listener totals, as a participant sees them."""
+        return self._view(conn, *await self.store.snapshot(conn.session))
+
+    def _view(
+        self, conn: Connection, records: dict[str, ChannelRecord], totals: dict[str, int]
+    ) -> dict[str, Any]:
         session = self.programme.session(conn.session)
-        records, totals = await self.store.snapshot(conn.session)
         now = self.now_ms()
         channels = [
             channel_view(conn.session, spec, records.get(spec.id, ChannelRecord()), now)

@@ -172,7 +172,12 @@ return r[2]
 
 def streams_key(store: SessionStore, session: str) -> str:
     """The hash of a session's channel records."""
-    return store.keys(session).tag + ":stream"
+    return streams_key_of(store.keys(session).tag)
+
+
+def streams_key_of(tag: str) -> str:
+    """The hash of the channel records of the session with that key hash tag."""
+    return tag + ":stream"
 
 
 def claims_key(store: SessionStore, session: str) -> str:
@@ -182,7 +187,12 @@ def claims_key(store: SessionStore, session: str) -> str:
 
 def listeners_key(store: SessionStore, session: str) -> str:
     """The hash of a session's listener counts per node and channel."""
-    return store.keys(session).tag + ":stream:listeners"
+    return listeners_key_of(store.keys(session).tag)
+
+
+def listeners_key_of(tag: str) -> str:
+    """The listener counts hash of the session with that key hash tag."""
+    return tag + ":stream:listeners"
 
 
 class ChannelStore:
@@ -423,6 +433,29 @@ class ChannelStore:
         raw, last = await self.store.guard("read", pipe.execute())
         records = {_text(k): ChannelRecord.from_json(json.loads(v)) for k, v in raw.items()}
         totals = {} if last is None else {str(k): int(v) for k, v in json.loads(last).items()}
+        return records, totals
+
+    @staticmethod
+    def snapshot_lua() -> str:
+        """Lua, the body of a function of ``(tag, sub)``, reading what :meth:`snapshot` reads (for
+        the join script, ``signaling.service.JoinRead``); :meth:`snapshot_from_reply` reads it."""
+        tag = "{}"
+        streams = json.dumps(streams_key_of(tag)[len(tag) :])
+        listeners = json.dumps(listeners_key_of(tag)[len(tag) :])
+        return (
+            f"return {{redis.call('HGETALL', tag .. {streams}), "
+            f"redis.call('HGET', tag .. {listeners}, '_last') or ''}}"
+        )
+
+    @staticmethod
+    def snapshot_from_reply(raw: list[Any]) -> tuple[dict[str, ChannelRecord], dict[str, int]]:
+        """The channel records and listener totals from the reply of :meth:`snapshot_lua`."""
+        flat, last = raw
+        records = {
+            _text(flat[i]): ChannelRecord.from_json(json.loads(flat[i + 1]))
+            for i in range(0, len(flat), 2)
+        }
+        totals = {} if not last else {str(k): int(v) for k, v in json.loads(last).items()}
         return records, totals
 
     async def listener_totals(self, session: str) -> dict[str, int]:
