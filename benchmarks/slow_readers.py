@@ -10,12 +10,14 @@ buffer, and publishes padded ``bench.tick`` events at ``--rate`` a second throug
 * **B, slow** (until every slow socket is cut off, at least ``--seconds``, at most ``--slow-budget``):
   the slow sockets stop reading. Their kernel buffers fill (a few MiB on loopback: the node's send
   buffer grows with loopback's segments), then the node's own per-socket send buffer (256 KiB by
-  default); past that the node drops the socket.
+  default); past that the node drops the socket. A socket that reads nothing also answers no ping,
+  so the node's heartbeat may drop it first (a period of silence plus half a period).
 * **C, after** (``--seconds``): the slow sockets are gone (or still stalled), everybody else reads.
 
 It reports, for the healthy sockets, delivery latency p50/p99 per phase (kernel receive time − send
 time) and reach (must be 100 %), when the slow sockets were cut off (the node's
-``podium_signaling_slow_disconnects_total``, polled every 250 ms; each slow socket then reads what it
+``podium_signaling_slow_disconnects_total`` and ``podium_signaling_heartbeat_timeouts_total``,
+polled every 250 ms; each slow socket then reads what it
 holds to see the node's close for itself), and the node's RSS and CPU per phase. Events are padded
 so that a stalled socket fills its buffers within the run: ``rate × event-bytes`` a second per socket.
 """
@@ -72,6 +74,8 @@ QUICK = {
 }
 SLOW_RCVBUF = 4096
 SLOW_METRIC = "podium_signaling_slow_disconnects_total"
+# A socket that stops reading also stops answering pings: the heartbeat may cut it off first.
+HEARTBEAT_METRIC = "podium_signaling_heartbeat_timeouts_total"
 
 
 async def run(quick: bool = False, **options: Any) -> dict[str, Any]:
@@ -181,6 +185,7 @@ async def _s6(
     publisher = _Publisher(bench.store, session, rate, event_bytes)
     cut_at: list[float] = []
     slow_metric0 = await metric(node, SLOW_METRIC)
+    beat_metric0 = await metric(node, HEARTBEAT_METRIC)
     gc.collect()
     gc.disable()
     rss_before = rss_bytes(node.pid)
@@ -197,7 +202,8 @@ async def _s6(
         publisher.running = True
         task = asyncio.create_task(publisher.run())
         if phase == "B":
-            await _watch_cut(node, len(slow), slow_metric0, cut_at, seconds, budget)
+            since = slow_metric0 + beat_metric0
+            await _watch_cut(node, len(slow), since, cut_at, seconds, budget)
         else:
             await asyncio.sleep(seconds)
         publisher.running = False
@@ -210,6 +216,7 @@ async def _s6(
         sampler.cancel()
     gc.enable()
     slow_metric = await metric(node, SLOW_METRIC) - slow_metric0
+    beat_metric = await metric(node, HEARTBEAT_METRIC) - beat_metric0
     confirmed = sum(await asyncio.gather(*(_confirm_cut(sock) for sock in slow)))
     return _figures(
         phase_tally,
@@ -223,6 +230,7 @@ async def _s6(
         slow,
         cut_at,
         slow_metric,
+        beat_metric,
         confirmed,
         dict(failures),
     )
@@ -231,7 +239,8 @@ async def _s6(
 async def _watch_cut(
     node: Node, count: int, since: float, cut_at: list[float], least: float, most: float
 ) -> None:
-    """Polls the node's slow-disconnect counter every 250 ms, noting when each cut-off showed;
+    """Polls the node's slow-disconnect and heartbeat-timeout counters every 250 ms, noting when
+    each cut-off showed;
     returns once ``count`` were cut off (after ``least`` seconds at the earliest) or after ``most``.
 
     The socket's own TCP state cannot tell: a stalled socket advertises a zero window, so the
@@ -240,7 +249,8 @@ async def _watch_cut(
     start = time.perf_counter()
     while True:
         now = time.perf_counter() - start
-        seen = int(await metric(node, SLOW_METRIC) - since)
+        cuts = await metric(node, SLOW_METRIC) + await metric(node, HEARTBEAT_METRIC)
+        seen = int(cuts - since)
         cut_at.extend([now] * (seen - len(cut_at)))
         if now >= most or (now >= least and len(cut_at) >= count):
             return
@@ -281,6 +291,7 @@ def _figures(
     slow: list[CommandSocket],
     cut_at: list[float],
     slow_metric: float,
+    beat_metric: float,
     confirmed: int,
     failures: dict[str, int],
 ) -> dict[str, Any]:
@@ -291,6 +302,7 @@ def _figures(
         "join_failures": failures,
         "slow_cut_off_in_b": len(cut_at),
         "slow_cut_off_by_node_metric": slow_metric,
+        "slow_cut_off_by_heartbeat": beat_metric,
         "slow_cut_off_confirmed_by_client": confirmed,
         "cut_off_after_s_min": min(cut_at, default=0.0),
         "cut_off_after_s_max": max(cut_at, default=0.0),
@@ -333,8 +345,9 @@ def table(result: dict[str, Any]) -> str:
             "", "",
         ),
         (
-            "slow sockets cut off: node metric / seen by the client",
-            f"{r['slow_cut_off_by_node_metric']:.0f} / {r['slow_cut_off_confirmed_by_client']} "
+            "slow sockets cut off: send buffer bound / heartbeat / seen by the client",
+            f"{r['slow_cut_off_by_node_metric']:.0f} / {r.get('slow_cut_off_by_heartbeat', 0):.0f}"
+            f" / {r['slow_cut_off_confirmed_by_client']} "
             f"of {r['slow_joined']}",
             "", "",
         ),

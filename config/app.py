@@ -46,6 +46,7 @@ from reporting.routes import ReportRoutes
 from reporting.series import SeriesSampler, SeriesStore
 from signaling.errors import CloseCode
 from signaling.fanout import Hub
+from signaling.heap import HeapKeeper
 from signaling.heartbeat import Heartbeat
 from signaling.identity import TokenKeys
 from signaling.messages import BASE_COMMANDS, Codec
@@ -219,6 +220,7 @@ def create_app(
         await hub.start()
         await service.start()
         service.spawn(Heartbeat(lambda: service.connections, settings.heartbeat, metrics).run())
+        service.spawn(HeapKeeper(lambda: len(service.connections), metrics).run())
         service.spawn(qna.run_metrics())
         service.spawn(floor.run())
         service.spawn(relay.run_metrics())

@@ -118,6 +118,16 @@ class SignalingMetrics:
             "Client sockets cut off because they answered no ping.",
             registry=registry,
         )
+        self.gc_pauses = Histogram(
+            "podium_gc_pause_seconds",
+            "Garbage collections of the node's process, by generation (2 = full), and how long each "
+            "paused it.",
+            ["generation"],
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=registry,
+        )
+        for generation in ("0", "1", "2"):  # every series from the start: a fixed count
+            self.gc_pauses.labels(generation)
         self.fanout_latency = Histogram(
             "podium_signaling_fanout_latency_seconds",
             "From an event's commit in the store to the end of its fan-out on this node.",
@@ -202,6 +212,10 @@ class SignalingMetrics:
     def slow_disconnect(self) -> None:
         """A sink was cut off for not reading."""
         self.slow_disconnects.inc()
+
+    def gc_pause(self, generation: int, seconds: float) -> None:
+        """One garbage collection of ``generation`` (0, 1 or 2) took ``seconds``."""
+        self.gc_pauses.labels(str(min(max(generation, 0), 2))).observe(seconds)
 
     def heartbeat(self, pinged: int, timed_out: int) -> None:
         """One heartbeat sweep pinged ``pinged`` sockets and cut off ``timed_out`` silent ones."""
