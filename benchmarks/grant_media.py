@@ -166,6 +166,10 @@ async def _one_run(
     return {stage: marks[stage] - t0 for stage in STAGES}
 
 
+PACE = 0.3
+"""Seconds between two runs."""
+
+
 async def run(runs: int) -> dict[str, Any]:
     """Starts a store and two nodes, measures ``runs`` grants, stops everything; returns figures."""
     host = machine()
@@ -207,6 +211,9 @@ async def run(runs: int) -> dict[str, Any]:
                 speaker = await join(nodes[0], f"speaker-{n}", Role.SPEAKER, f"Speaker {n}")
                 sample = await _one_run(speaker, desk, chair)
                 await speaker.close()
+                # A floor turn every few minutes in an event, not ten a second: the desk's two
+                # messages per turn must stay within the per-connection rate limit (10/s).
+                await asyncio.sleep(PACE)
                 if n:
                     samples.append(sample)
         finally:
