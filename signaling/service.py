@@ -80,7 +80,7 @@ class Limits:
     heartbeat: float = 20.0
     rate: float = 10.0
     burst: float = 20.0
-    flood_strikes: int = 30
+    flood_strikes: int = 30  # refusals past the rate before a 4506 close; forgiven at `rate`/s
     bad_frame_limit: int = 10
     resume_limit: int = 5000
     presence_window_ms: int = 1000

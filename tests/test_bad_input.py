@@ -241,6 +241,22 @@ async def test_flood_over_the_rate_limit_is_refused_then_cut_off(
     assert all(m["retry_after"] > 0 for m in refused)
 
 
+async def test_refusals_are_forgiven_over_time_so_an_honest_client_is_not_closed_later(
+    node: TestServer, connect: ClientFactory
+) -> None:
+    # Twice, a burst of 45 (as when a node that fell behind reads seconds of messages at once):
+    # 20 pass, 25 are refused each time. 50 refusals in all, but not 30 within a few seconds.
+    client = await connect(node)
+    for burst in range(2):
+        for i in range(45):
+            await client.send_raw(json.dumps({"type": "ping", "id": f"b{burst}-{i}"}))
+        await asyncio.sleep(3.5)  # what a client at the limit's rate would have sent meanwhile
+    assert client.closed is None or not client.closed.done()
+    assert (await client.request("ping")) is not None
+    refused = [m for m in _queued(client) if m.get("code") == "rate_limited"]
+    assert len(refused) >= 40
+
+
 def _queued(client: Any) -> list[dict[str, Any]]:
     items = []
     while not client.events.empty():
