@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ import av
 from aiortc import MediaStreamTrack
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
+
+from streaming.peers import VIDEO_CLOCK
 
 log = logging.getLogger("podium.streaming")
 
@@ -43,6 +46,12 @@ class Recording:
                 self._streams[kind] = self._container.add_stream(audio_codec, rate=48_000)
             else:
                 stream = self._container.add_stream("libx264", rate=VIDEO_RATE)
+                # The channel's own clock. A frame is shared with the listeners' encoders on the
+                # loop, and PyAV rescales a frame's pts in place to the encoder's time base when
+                # the two differ: with x264 at 1/30 this thread rewrote (pts, time base) while the
+                # loop read them, and a 2.4 s recording once came out 7,200 s long
+                # (90,000 × 2.4 read as thirtieths of a second).
+                stream.codec_context.time_base = Fraction(1, VIDEO_CLOCK)
                 stream.pix_fmt = "yuv420p"
                 stream.options = {"preset": "veryfast", "tune": "zerolatency"}
                 self._streams[kind] = stream
