@@ -21,7 +21,7 @@ import msgspec
 from moderation.errors import TooManyFloorRequests
 from moderation.floor import Entry, Floor, Turn
 from signaling.messages import encode
-from signaling.store import APPEND_LUA, SessionStore, new_epoch
+from signaling.store import APPEND_LUA, SessionStore, hash_of, new_epoch
 
 # KEYS: 1 meta 2 hist 3 chan 4 state 5 queue 6 entries 7 subs 8 audit 9 due [10 rate]
 # ARGV: 1 session_json 2 maxlen 3 epoch 4 audit_json 5 coalesce_ms (0: show the list now), then
@@ -447,11 +447,7 @@ def read_lua() -> str:
 def floor_from_reply(raw: list[Any]) -> Floor:
     """The list from the reply of :func:`read_lua`."""
     state_flat, ids, entries_flat = raw
-    return floor_of(_flat(state_flat), [_text(i) for i in ids], _flat(entries_flat))
-
-
-def _flat(flat: list[Any]) -> dict[str, str]:
-    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
+    return floor_of(hash_of(state_flat), [_text(i) for i in ids], hash_of(entries_flat))
 
 
 def floor_of(state: dict[str, str], ids: list[str], entries: dict[str, str]) -> Floor:

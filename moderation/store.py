@@ -14,10 +14,10 @@ from typing import Any, cast
 
 from moderation.errors import QuestionConflict, QuestionNotFound, TooManyQuestions
 from moderation.keys import QaKeys
-from moderation.questions import PUBLIC, Question, from_fields, to_fields
+from moderation.questions import Question, from_fields, to_fields
 from signaling.keys import SessionKeys
 from signaling.messages import encode, event_body
-from signaling.store import APPEND_LUA, SessionStore, new_epoch
+from signaling.store import APPEND_LUA, SessionStore, hash_of, new_epoch
 
 # Helpers every script shares: emit N events from ARGV starting at index i; audit; count states.
 _COMMON = (
@@ -170,10 +170,11 @@ return {1, emit(6)}
 def snapshot_lua() -> str:
     """Lua, the body of a function of ``(tag, sub)``, that reads what one welcome needs of the queue.
 
-    Every question (oldest first), the session's switches, and which of the votable questions
-    ``sub`` voted for, read atomically; ``tag`` is the session's key hash tag, so every key read is
-    in the session's slot. The join script runs it (signaling's ``JoinRead``): the welcome's Q&A
-    part costs no store round trip of its own. :func:`parse_snapshot` reads its reply.
+    Every question (oldest first), the session's switches, and which questions ``sub`` voted for
+    (the caller keeps the votable ones: it has every question's state), read atomically; ``tag``
+    is the session's key hash tag, so every key read is in the session's slot. The join script
+    runs it (signaling's ``JoinRead``): the welcome's Q&A part costs no store round trip of its
+    own. :func:`parse_snapshot` reads its reply.
     """
     k = QaKeys(SessionKeys("", ""))
     tag = k.session.tag
@@ -182,17 +183,14 @@ def snapshot_lua() -> str:
         return json.dumps(key[len(tag) :])
 
     votes = json.dumps(k.voters("x")[len(k.question("x")) :])
-    votable = ", ".join(f"[{json.dumps(state.value)}] = true" for state in sorted(PUBLIC))
     return f"""
-local votable = {{{votable}}}
 local rows, voted = {{}}, {{}}
 for _, qid in ipairs(redis.call('ZRANGE', tag .. {suffix(k.ids)}, 0, -1)) do
   local key = tag .. {suffix(k.question(""))} .. qid
   local row = redis.call('HGETALL', key)
   if #row > 0 then
     rows[#rows + 1] = row
-    if votable[redis.call('HGET', key, 'state')]
-        and redis.call('SISMEMBER', key .. {votes}, sub) == 1 then
+    if redis.call('SISMEMBER', key .. {votes}, sub) == 1 then
       voted[#voted + 1] = qid
     end
   end
@@ -204,9 +202,9 @@ return {{rows, redis.call('HGETALL', tag .. {suffix(k.settings)}), voted}}
 def parse_snapshot(raw: list[Any]) -> tuple[list[Question], QaSettings, frozenset[str]]:
     """The questions, switches and voted ids from the reply of :func:`snapshot_lua`."""
     rows, flat, voted = raw
-    settings = _hash(flat)
+    settings = hash_of(flat)
     return (
-        [_question(_hash(row)) for row in rows],
+        [_question(hash_of(row)) for row in rows],
         QaSettings(locked=settings.get("locked") == "1", pinned=settings.get("pinned", "")),
         frozenset(_text(qid) for qid in voted),
     )
@@ -391,10 +389,10 @@ class QuestionStore:
     async def snapshot(
         self, session: str, voter: str
     ) -> tuple[list[Question], QaSettings, frozenset[str]]:
-        """Every question (oldest first), the switches, and the votable ones ``voter`` voted for.
+        """Every question (oldest first), the switches, and the questions ``voter`` voted for.
 
-        One atomic read: what :meth:`all`, :meth:`settings` and :meth:`voted` return together, at
-        a store round trip per join instead of three or four.
+        One atomic read: what :meth:`all` and :meth:`settings` return and the person's votes, at a
+        store round trip per join instead of three or four.
         """
         q = self.keys(session)
         raw = await self.sessions.guard(
@@ -462,11 +460,6 @@ class QuestionStore:
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _hash(flat: list[Any]) -> dict[str, str]:
-    """A hash from the flat ``[field, value, ...]`` list a script's HGETALL returns."""
-    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
 
 
 def _question(raw: dict[Any, Any]) -> Question:

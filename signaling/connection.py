@@ -350,7 +350,7 @@ async def _serve(conn: Connection, codec: Codec) -> None:
     strikes = TokenBucket(limits.rate, limits.flood_strikes - 1)  # the last one closes
     bad = 0
     async for msg in conn.ws:
-        conn.seen = time.monotonic()
+        conn.seen = now = time.monotonic()
         if msg.type is WSMsgType.PONG:
             continue
         if msg.type is WSMsgType.PING:
@@ -364,7 +364,6 @@ async def _serve(conn: Connection, codec: Codec) -> None:
             if msg.type is WSMsgType.ERROR:
                 service.metrics.reject("too_big")
             continue
-        now = time.monotonic()
         wait = bucket.take(now)
         if wait:
             service.metrics.reject("rate_limited")

@@ -383,10 +383,15 @@ class SessionStore:
         ]
 
 
+def hash_of(flat: list[Any]) -> dict[str, str]:
+    """A hash from the flat ``[field, value, ...]`` list that ``HGETALL`` returns inside a script."""
+    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
 def snapshot_of(raw: list[Any]) -> Snapshot:
     """A :class:`Snapshot` from the first six items ``podium_snapshot`` returns."""
     epoch, seq, state, held, flat, unique = raw[:6]
-    counts = {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+    counts = {kind: int(n) for kind, n in hash_of(flat).items()}
     return Snapshot(
         epoch=_text(epoch),
         seq=int(seq),

@@ -13,7 +13,7 @@ from typing import Any
 
 from signaling.errors import StoreUnavailable
 from signaling.messages import encode, event_body
-from signaling.store import APPEND_LUA, AUDIENCE_ALL, SessionStore, new_epoch
+from signaling.store import APPEND_LUA, AUDIENCE_ALL, SessionStore, hash_of, new_epoch
 from streaming.channels import ChannelRecord
 
 EVENT = "stream.channel"
@@ -431,9 +431,7 @@ class ChannelStore:
         pipe.hgetall(streams_key(self.store, session))
         pipe.hget(listeners_key(self.store, session), "_last")
         raw, last = await self.store.guard("read", pipe.execute())
-        records = {_text(k): ChannelRecord.from_json(json.loads(v)) for k, v in raw.items()}
-        totals = {} if last is None else {str(k): int(v) for k, v in json.loads(last).items()}
-        return records, totals
+        return _channels({_text(k): _text(v) for k, v in raw.items()}, last)
 
     @staticmethod
     def snapshot_lua() -> str:
@@ -451,12 +449,7 @@ class ChannelStore:
     def snapshot_from_reply(raw: list[Any]) -> tuple[dict[str, ChannelRecord], dict[str, int]]:
         """The channel records and listener totals from the reply of :meth:`snapshot_lua`."""
         flat, last = raw
-        records = {
-            _text(flat[i]): ChannelRecord.from_json(json.loads(flat[i + 1]))
-            for i in range(0, len(flat), 2)
-        }
-        totals = {} if not last else {str(k): int(v) for k, v in json.loads(last).items()}
-        return records, totals
+        return _channels(hash_of(flat), last or None)
 
     async def listener_totals(self, session: str) -> dict[str, int]:
         """The listener totals last announced (``stream.listeners``), by channel."""
@@ -482,6 +475,15 @@ class ChannelStore:
         keys = [k.meta, k.history, k.channel, listeners_key(s, session)]
         seq = await s.guard("append", self._listeners(keys=keys, args=args))
         return int(seq)
+
+
+def _channels(
+    records: dict[str, str], last: bytes | str | None
+) -> tuple[dict[str, ChannelRecord], dict[str, int]]:
+    """The channel records and the listener totals last announced (``_last``, JSON), parsed."""
+    channels = {name: ChannelRecord.from_json(json.loads(raw)) for name, raw in records.items()}
+    totals = {} if not last else {str(k): int(v) for k, v in json.loads(last).items()}
+    return channels, totals
 
 
 def _text(value: bytes | str) -> str:
